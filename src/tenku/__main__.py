@@ -1,0 +1,3 @@
+from tenku.cli import main
+
+raise SystemExit(main())
