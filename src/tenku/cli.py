@@ -16,9 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenku", description="Open text-to-video on a laptop CPU.")
     parser.add_argument("--version", action="version", version=f"tenku {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train = commands.add_parser("train", help="training recipes")
+    train_commands = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     add_world_commands(commands)
     add_eval_command(commands)
-    add_vae_commands(commands)
+    add_vae_commands(commands, train_commands)
     return parser
 
 

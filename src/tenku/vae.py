@@ -1,0 +1,448 @@
+"""Causal 3D video VAE: video <-> latent, 4x in time and 8x in space.
+
+A video of T = 1 + 4k frames becomes 1 + k latent frames. The first frame is encoded on its
+own (it is replicated to fill a group of four, as in causal video VAEs such as MAGVIT-v2 and
+CogVideoX) and every later latent frame sees one new group of four frames plus, through causal
+temporal convolutions, the frames before it, never after. So an image is a one-frame video
+through the same network and images and videos share one latent space.
+
+Time is folded into channels at the input (space-time-to-depth, 4 frames x 2x2 pixels) so that
+every convolution runs at latent frame rate; this is what makes training affordable on a CPU.
+Normalisation is per position over channels (RMS), never over time or space, so the network is
+causal, chunked decoding equals one-shot decoding, and spatial tiles behave like the whole frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+TIME_COMPRESSION = 4
+SPACE_COMPRESSION = 8
+
+
+@dataclass(kw_only=True)
+class VAEConfig:
+    latent_channels: int = 16
+    """C: channels of the latent. 16 measured best for reconstruction at equal cost (see model card)."""
+    channels: tuple[int, ...] = (64, 128, 192)
+    """Width at each level; level i runs at 1/2^(i+1) of the input resolution, so 3 levels give 8x."""
+    encoder_blocks: tuple[int, ...] = (1, 1, 1)
+    """Residual blocks per encoder level."""
+    decoder_blocks: tuple[int, ...] = (1, 2, 2)
+    """Residual blocks per decoder level (the decoder does most of the work, so it is deeper)."""
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        self.encoder_blocks = tuple(self.encoder_blocks)
+        self.decoder_blocks = tuple(self.decoder_blocks)
+        if self.latent_channels < 1:
+            raise ValueError(f"latent_channels must be >= 1, got {self.latent_channels}")
+        if 2 ** len(self.channels) != SPACE_COMPRESSION:
+            raise ValueError(f"channels needs {int(math.log2(SPACE_COMPRESSION))} levels for 8x, got {self.channels}")
+        if not (len(self.encoder_blocks) == len(self.decoder_blocks) == len(self.channels)):
+            raise ValueError("encoder_blocks, decoder_blocks and channels must have one entry per level")
+
+
+def vae_tiny() -> VAEConfig:
+    """For tests: a few thousand parameters."""
+    return VAEConfig(latent_channels=4, channels=(8, 8, 16), encoder_blocks=(1, 0, 1), decoder_blocks=(1, 0, 1))
+
+
+def vae_small() -> VAEConfig:
+    """The shipped CPU model (~6.5M parameters)."""
+    return VAEConfig()
+
+
+class CausalConv3d(nn.Module):
+    """3D convolution that only looks back in time.
+
+    The past of the first frame is the first frame itself (replicate padding). In streaming mode
+    the last `kt - 1` input frames are kept between calls, so a video fed in chunks gives exactly
+    the output of the whole video fed at once.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int, int] = (3, 3, 3)):
+        super().__init__()
+        kt, kh, kw = kernel
+        self.time_pad = kt - 1
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel, padding=(0, kh // 2, kw // 2))
+        self.streaming = False
+        self.cache: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_pad:
+            if self.streaming and self.cache is not None:
+                past = self.cache
+            else:
+                past = x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1)  # (B, C, kt-1, H, W)
+            x = torch.cat([past, x], dim=2)
+            if self.streaming:
+                self.cache = x[:, :, -self.time_pad :].detach()
+        return self.conv(x)
+
+
+class ChannelRMSNorm(nn.Module):
+    """RMS norm over channels at each (t, h, w): causal and tiling-safe, unlike GroupNorm."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels, 1, 1, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        return (x * self.weight).to(dtype)
+
+
+class ResBlock(nn.Module):
+    """norm-act-conv(3x3x3) then norm-act-conv(1x3x3), plus a skip: one step back in time per block."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = ChannelRMSNorm(in_channels)
+        self.conv1 = CausalConv3d(in_channels, out_channels, (3, 3, 3))
+        self.norm2 = ChannelRMSNorm(out_channels)
+        self.conv2 = CausalConv3d(out_channels, out_channels, (1, 3, 3))
+        self.skip = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """2x2 space-to-depth, then a 1x1 mix: lossless before the mix, no strided-conv aliasing."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.proj = nn.Conv3d(in_channels * 4, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = rearrange(x, "b c t (h ph) (w pw) -> b (c ph pw) t h w", ph=2, pw=2)
+        return self.proj(x)
+
+
+class Upsample(nn.Module):
+    """Nearest 2x upsampling then a 3x3 conv (no checkerboard artefacts of pixel shuffle)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = CausalConv3d(in_channels, out_channels, (1, 3, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+        return self.conv(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        c = config.channels
+        self.conv_in = CausalConv3d(3 * TIME_COMPRESSION * 4, c[0])
+        layers: list[nn.Module] = []
+        for level, width in enumerate(c):
+            if level > 0:
+                layers.append(Downsample(c[level - 1], width))
+            layers.extend(ResBlock(width, width) for _ in range(config.encoder_blocks[level]))
+        self.layers = nn.Sequential(*layers)
+        self.norm_out = ChannelRMSNorm(c[-1])
+        self.conv_out = CausalConv3d(c[-1], 2 * config.latent_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 48, t, H/2, W/2) packed frames
+        h = self.conv_in(x)
+        h = self.layers(h)  # (B, c[-1], t, H/8, W/8)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 2C, t, H/8, W/8)
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        c = config.channels
+        self.conv_in = CausalConv3d(config.latent_channels, c[-1])
+        layers: list[nn.Module] = []
+        for level in reversed(range(len(c))):
+            layers.extend(ResBlock(c[level], c[level]) for _ in range(config.decoder_blocks[level]))
+            if level > 0:
+                layers.append(Upsample(c[level], c[level - 1]))
+        self.layers = nn.Sequential(*layers)
+        self.norm_out = ChannelRMSNorm(c[0])
+        self.conv_out = CausalConv3d(c[0], 3 * TIME_COMPRESSION * 4)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # z: (B, C, t, h, w)
+        h = self.conv_in(z)
+        h = self.layers(h)  # (B, c[0], t, 4h, 4w)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 48, t, 4h, 4w) packed frames
+
+
+def pack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B, 48, t, H/2, W/2). At the start of a video T = 1 + 4k and the first
+    frame is replicated to fill its group; later chunks must hold whole groups of four."""
+    if at_start:
+        x = torch.cat([x[:, :, :1].expand(-1, -1, TIME_COMPRESSION - 1, -1, -1), x], dim=2)
+    return rearrange(x, "b c (t pt) (h ph) (w pw) -> b (c pt ph pw) t h w", pt=TIME_COMPRESSION, ph=2, pw=2)
+
+
+def unpack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
+    """Inverse of `pack`: (B, 48, t, h, w) -> (B, 3, 4t (- 3 at the start), 2h, 2w)."""
+    x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=TIME_COMPRESSION, ph=2, pw=2)
+    return x[:, :, TIME_COMPRESSION - 1 :] if at_start else x
+
+
+def latent_frames(num_frames: int) -> int:
+    """Latent frames for a video of `num_frames` = 1 + 4k frames."""
+    check_num_frames(num_frames)
+    return 1 + (num_frames - 1) // TIME_COMPRESSION
+
+
+def check_num_frames(num_frames: int) -> None:
+    if num_frames < 1 or (num_frames - 1) % TIME_COMPRESSION:
+        raise ValueError(
+            f"the VAE takes 1 + 4k frames (1, 5, 9, 13, 17, ...), got {num_frames}; "
+            "pad with `tenku.vae.pad_video` or trim the clip"
+        )
+
+
+def check_size(height: int, width: int) -> None:
+    if height % SPACE_COMPRESSION or width % SPACE_COMPRESSION or height < 8 or width < 8:
+        raise ValueError(f"frame size must be a multiple of 8 in both dimensions, got {width}x{height}")
+
+
+class VideoVAE(nn.Module):
+    """Causal video VAE. `encode`/`decode` work in the normalised latent space that the diffusion
+    model sees: per-channel mean and std measured on data (`set_latent_stats`) are stored with the
+    weights, so no scale constant is guessed."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
+        self.register_buffer("latent_std", torch.ones(config.latent_channels))
+
+    # --- raw network -------------------------------------------------------------------------
+
+    def encode_distribution(self, x: torch.Tensor, at_start: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, 3, T, H, W) in [-1, 1] -> posterior mean and log-variance, each (B, C, t, H/8, W/8)."""
+        if x.ndim != 5 or x.shape[1] != 3:
+            raise ValueError(f"expected a video tensor (B, 3, T, H, W), got shape {tuple(x.shape)}")
+        check_size(x.shape[-2], x.shape[-1])
+        if at_start:
+            check_num_frames(x.shape[2])
+        elif x.shape[2] % TIME_COMPRESSION:
+            raise ValueError(f"a chunk after the first must hold a multiple of 4 frames, got {x.shape[2]}")
+        moments = self.encoder(pack(x, at_start))
+        mean, logvar = moments.float().chunk(2, dim=1)
+        return mean, logvar.clamp(-30.0, 20.0)
+
+    def decode_raw(self, z: torch.Tensor, at_start: bool = True) -> torch.Tensor:
+        """Unnormalised latent (B, C, t, h, w) -> video (B, 3, T, 8h, 8w), roughly in [-1, 1]."""
+        return unpack(self.decoder(z), at_start)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Training pass: returns (reconstruction, mean, logvar)."""
+        mean, logvar = self.encode_distribution(x)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        z = mean + torch.exp(0.5 * logvar) * noise
+        return self.decode_raw(z), mean, logvar
+
+    # --- normalised latent space --------------------------------------------------------------
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean.view(1, -1, 1, 1, 1)) / self.latent_std.view(1, -1, 1, 1, 1)
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std.view(1, -1, 1, 1, 1) + self.latent_mean.view(1, -1, 1, 1, 1)
+
+    @torch.no_grad()
+    def set_latent_stats(self, latents: torch.Tensor) -> None:
+        """Measure per-channel mean/std from raw posterior means (B, C, t, h, w)."""
+        flat = latents.transpose(0, 1).reshape(latents.shape[1], -1).float()
+        self.latent_mean.copy_(flat.mean(dim=1))
+        self.latent_std.copy_(flat.std(dim=1).clamp_min(1e-4))
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, chunk_frames: int | None = None, tile: int | None = None) -> torch.Tensor:
+        """Video (B, 3, T, H, W) in [-1, 1] -> normalised latent mean (B, C, t, H/8, W/8).
+
+        chunk_frames: encode 1 + chunk_frames frames first and then chunk_frames at a time, with causal
+        caches carried over, so memory stays flat for long videos (a multiple of 4).
+        tile: encode spatial tiles of this many pixels with blended overlaps, for large frames.
+        """
+        if tile is not None:
+            return _tiled(lambda part: self.encode(part, chunk_frames), x, tile, SPACE_COMPRESSION, up=False)
+        if chunk_frames is None or x.shape[2] <= 1 + chunk_frames:
+            return self.normalize(self.encode_distribution(x)[0])
+        if chunk_frames % TIME_COMPRESSION:
+            raise ValueError(f"chunk_frames must be a multiple of 4, got {chunk_frames}")
+        check_num_frames(x.shape[2])
+        parts = []
+        with self.streaming():
+            parts.append(self.encode_distribution(x[:, :, : 1 + chunk_frames])[0])
+            for start in range(1 + chunk_frames, x.shape[2], chunk_frames):
+                parts.append(self.encode_distribution(x[:, :, start : start + chunk_frames], at_start=False)[0])
+        return self.normalize(torch.cat(parts, dim=2))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, chunk_latents: int | None = None, tile: int | None = None) -> torch.Tensor:
+        """Normalised latent (B, C, t, h, w) -> video (B, 3, 1 + 4(t-1), 8h, 8w) clamped to [-1, 1]."""
+        return torch.cat(list(self.iter_decode(z, chunk_latents, tile)), dim=2)
+
+    @torch.no_grad()
+    def iter_decode(self, z: torch.Tensor, chunk_latents: int | None = None, tile: int | None = None):
+        """Yield decoded frame chunks (B, 3, n, H, W); with `chunk_latents` memory does not grow with
+        duration, so a caller can stream frames to a file."""
+        if z.ndim != 5 or z.shape[1] != self.config.latent_channels:
+            raise ValueError(
+                f"expected a latent (B, {self.config.latent_channels}, t, h, w), got shape {tuple(z.shape)}"
+            )
+        z = self.denormalize(z)
+        if tile is not None:
+            if chunk_latents is not None:
+                # Each tile would need its own causal caches; not supported (yet).
+                raise ValueError("pass either tile or chunk_latents, not both")
+            yield _tiled(self.decode_raw, z, tile // SPACE_COMPRESSION, SPACE_COMPRESSION, up=True).float().clamp(-1, 1)
+            return
+        step = chunk_latents or z.shape[2]
+        with self.streaming():
+            for start in range(0, z.shape[2], step):
+                yield self.decode_raw(z[:, :, start : start + step], at_start=start == 0).float().clamp(-1.0, 1.0)
+
+    @contextlib.contextmanager
+    def streaming(self):
+        """Within this context causal convolutions carry their past across calls."""
+        convs = [m for m in self.modules() if isinstance(m, CausalConv3d)]
+        for m in convs:
+            m.streaming, m.cache = True, None
+        try:
+            yield
+        finally:
+            for m in convs:
+                m.streaming, m.cache = False, None
+
+    # --- files --------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to(dtype if v.is_floating_point() and "latent_" not in k else v.dtype).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(directory / "vae.safetensors"))
+        (directory / "vae_config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "VideoVAE":
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        weights, config_file = directory / "vae.safetensors", directory / "vae_config.json"
+        for f in (weights, config_file):
+            if not f.is_file():
+                raise FileNotFoundError(f"{f}: no such file (a VAE directory holds vae.safetensors and vae_config.json)")
+        config = VAEConfig(**json.loads(config_file.read_text()))
+        model = cls(config)
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        model.load_state_dict(state)
+        return model.eval()
+
+
+def _tiled(fn, x: torch.Tensor, tile: int, scale: int, up: bool) -> torch.Tensor:
+    """Apply `fn` to overlapping spatial tiles of x (B, C, T, H, W) and blend them with linear ramps.
+
+    `up`: fn multiplies spatial size by `scale` (decoding); otherwise it divides it (encoding).
+    Tiles overlap by a quarter of their size, aligned to `scale` when encoding.
+    """
+    H, W = x.shape[-2:]
+    if H <= tile and W <= tile:
+        return fn(x)
+    overlap = max(tile // 4, 1 if up else scale)
+    if not up:
+        overlap = max(overlap // scale * scale, scale)
+    stride = tile - overlap
+    rows = _tile_starts(H, tile, stride, 1 if up else scale)
+    cols = _tile_starts(W, tile, stride, 1 if up else scale)
+    out = weight = None
+    for top in rows:
+        for left in cols:
+            part = fn(x[..., top : top + tile, left : left + tile])
+            f = scale if up else 1 / scale
+            t0, l0 = int(top * f), int(left * f)
+            ph, pw = part.shape[-2:]
+            ramp_h = _ramp(ph, int(overlap * f), top > 0, top + tile < H)
+            ramp_w = _ramp(pw, int(overlap * f), left > 0, left + tile < W)
+            mask = (ramp_h[:, None] * ramp_w[None, :]).to(part)
+            if out is None:
+                shape = (*part.shape[:-2], int(H * f), int(W * f))
+                out = torch.zeros(shape, dtype=part.dtype)
+                weight = torch.zeros(shape[-2:], dtype=part.dtype)
+            out[..., t0 : t0 + ph, l0 : l0 + pw] += part * mask
+            weight[t0 : t0 + ph, l0 : l0 + pw] += mask
+    return out / weight
+
+
+def _tile_starts(size: int, tile: int, stride: int, align: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride)) + [size - tile]
+    return sorted({s // align * align for s in starts})
+
+
+def _ramp(n: int, overlap: int, fade_in: bool, fade_out: bool) -> torch.Tensor:
+    r = torch.ones(n)
+    if overlap > 0:
+        edge = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if fade_in:
+            r[:overlap] = torch.minimum(r[:overlap], edge)
+        if fade_out:
+            r[-overlap:] = torch.minimum(r[-overlap:], edge.flip(0))
+    return r
+
+
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)), averaged over all elements."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+
+
+# --- uint8 frames in, uint8 frames out --------------------------------------------------------
+
+
+def pad_video(video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """Pad (B, 3, T, H, W) so that T = 1 + 4k and H, W are multiples of 8, by repeating the last
+    frame and edge pixels; returns the padded video and the original (T, H, W) to crop back to."""
+    t, h, w = video.shape[2:]
+    pad_t = (-(t - 1)) % TIME_COMPRESSION
+    pad_h, pad_w = (-h) % SPACE_COMPRESSION, (-w) % SPACE_COMPRESSION
+    if pad_h or pad_w:
+        video = F.pad(video, (0, pad_w, 0, pad_h, 0, 0), mode="replicate")
+    if pad_t:
+        video = torch.cat([video, video[:, :, -1:].expand(-1, -1, pad_t, -1, -1)], dim=2)
+    return video, (t, h, w)
+
+
+@torch.no_grad()
+def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4):
+    """uint8 (T, H, W, 3) -> uint8 (T, H, W, 3) through encode and decode. Any size works: inputs
+    are padded to valid sizes (see `pad_video`) and cropped back."""
+    from tenku.data import to_frames, to_tensor
+
+    video, (t, h, w) = pad_video(to_tensor(frames)[None])
+    chunk_frames = None if chunk_latents is None else TIME_COMPRESSION * chunk_latents
+    z = vae.encode(video, chunk_frames=chunk_frames)
+    out = vae.decode(z, chunk_latents=chunk_latents)
+    return to_frames(out[0, :, :t, :h, :w])

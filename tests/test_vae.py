@@ -1,0 +1,160 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tenku.data import VAEBatches, VAEDataConfig
+from tenku.footage import Footage
+from tenku.similarity import psnr, psnr_uint8, ssim
+from tenku.train_vae import VAETrainConfig, train_vae
+from tenku.vae import (
+    VAEConfig,
+    VideoVAE,
+    latent_frames,
+    pad_video,
+    reconstruct_frames,
+    vae_tiny,
+)
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    model = VideoVAE(vae_tiny()).eval()
+    # Non-trivial latent statistics, so normalisation is exercised.
+    model.latent_mean.uniform_(-0.5, 0.5)
+    model.latent_std.uniform_(0.5, 2.0)
+    return model
+
+
+def video(t, h=32, w=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, t, h, w, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("t,h,w", [(1, 32, 32), (5, 32, 32), (17, 16, 24), (9, 64, 112), (9, 112, 64), (1, 8, 8)])
+def test_shapes(vae, t, h, w):
+    z = vae.encode(video(t, h, w))
+    assert z.shape == (1, 4, latent_frames(t), h // 8, w // 8)
+    assert vae.decode(z).shape == (1, 3, t, h, w)
+
+
+def test_causal_first_frame_alone(vae):
+    x = video(17)
+    z_all = vae.encode(x)
+    z_first = vae.encode(x[:, :, :1])
+    torch.testing.assert_close(z_first[:, :, 0], z_all[:, :, 0], atol=1e-5, rtol=0)
+    # The first four groups do not depend on what comes later.
+    z_prefix = vae.encode(x[:, :, :9])
+    torch.testing.assert_close(z_prefix, z_all[:, :, :3], atol=1e-5, rtol=0)
+
+
+def test_future_does_not_leak(vae):
+    x = video(9)
+    y = x.clone()
+    y[:, :, 5:] = -y[:, :, 5:]
+    a, b = vae.encode(x), vae.encode(y)
+    torch.testing.assert_close(a[:, :, :2], b[:, :, :2], atol=1e-6, rtol=0)
+    assert (a[:, :, 2] - b[:, :, 2]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_chunked_equals_one_shot(vae, chunk):
+    x = video(25, 24, 32)
+    z = vae.encode(x)
+    zc = vae.encode(x, chunk_frames=4 * chunk)
+    assert (zc - z).abs().max() <= 1e-4
+    out = vae.decode(z)
+    out_c = vae.decode(z, chunk_latents=chunk)
+    assert (out_c - out).abs().max() <= 1e-4
+
+
+def test_tiling_shapes_and_identity_when_tile_covers(vae):
+    x = video(5, 48, 64)
+    z = vae.encode(x)
+    torch.testing.assert_close(vae.encode(x, tile=64), z)
+    assert vae.encode(x, tile=32).shape == z.shape
+    assert vae.decode(z, tile=32).shape == (1, 3, 5, 48, 64)
+
+
+def test_bad_sizes_raise(vae):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        vae.encode(video(5, 30, 32))
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        vae.encode(video(4))
+    with pytest.raises(ValueError, match="B, 3, T, H, W"):
+        vae.encode(torch.zeros(3, 5, 32, 32))
+    with pytest.raises(ValueError, match="latent"):
+        vae.decode(torch.zeros(1, 3, 2, 4, 4))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        vae.encode(video(17), chunk_frames=6)
+    with pytest.raises(ValueError):
+        VAEConfig(channels=(8, 8))
+
+
+def test_pad_and_reconstruct_any_size(vae):
+    frames = (np.random.default_rng(0).random((6, 21, 30, 3)) * 255).astype(np.uint8)
+    padded, original = pad_video(torch.zeros(1, 3, 6, 21, 30))
+    assert padded.shape[2:] == (9, 24, 32) and original == (6, 21, 30)
+    assert reconstruct_frames(vae, frames).shape == frames.shape
+
+
+def test_save_load_round_trip(vae, tmp_path):
+    vae.save_pretrained(tmp_path, dtype=torch.float32)
+    loaded = VideoVAE.from_pretrained(tmp_path)
+    x = video(5)
+    torch.testing.assert_close(loaded.encode(x), vae.encode(x))
+    with pytest.raises(FileNotFoundError):
+        VideoVAE.from_pretrained(tmp_path / "missing")
+
+
+def test_metrics_known_values():
+    x = torch.zeros(1, 3, 2, 16, 16)
+    assert psnr(x, x + 0.02).item() == pytest.approx(10 * np.log10(4 / 0.0004), rel=1e-4)
+    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
+    a = np.zeros((2, 8, 8, 3), np.uint8)
+    assert psnr_uint8(a, a + 1) == pytest.approx(10 * np.log10(255**2), rel=1e-6)
+
+
+def _synthetic_footage():
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, size=(1, 48, 48, 3))
+    frames = np.concatenate([np.roll(base, i, axis=2) for i in range(20)]).astype(np.uint8)
+    return [Footage("synthetic", frames, 25.0)], [frames[0]]
+
+
+def _tiny_train_config(out, steps):
+    return VAETrainConfig(
+        out_dir=str(out), model=vae_tiny(), steps=steps, warmup_steps=2, validate_every=10**6,
+        data=VAEDataConfig(world_fraction=0.0, crop_sizes=(32,), video_frames=(5,), values_per_step=32 * 32 * 5 * 2),
+        checkpoint_minutes=1e9, stats_batches=2,
+    )
+
+
+def test_training_resumes_exactly(tmp_path, monkeypatch):
+    import tenku.train_vae as tv
+
+    monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
+    footage, stills = _synthetic_footage()
+    straight = train_vae(_tiny_train_config(tmp_path / "a", 4), footage, stills, progress=False)
+
+    # Two steps, stop (checkpoint), then resume to four.
+    config = _tiny_train_config(tmp_path / "b", 4)
+    config.max_minutes = 0.0
+    train_vae(config, footage, stills, progress=False)
+    state = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 1
+    resumed = train_vae(_tiny_train_config(tmp_path / "b", 4), footage, stills, progress=False)
+
+    a = VideoVAE.from_pretrained(straight).state_dict()
+    b = VideoVAE.from_pretrained(resumed).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0, msg=key)
+
+
+def test_batches_are_a_function_of_step():
+    footage, stills = _synthetic_footage()
+    data = VAEBatches(VAEDataConfig(world_fraction=0.0, crop_sizes=(32,)), footage, stills)
+    torch.testing.assert_close(data.batch(7), data.batch(7))
+    assert not torch.equal(data.batch(7), data.batch(8))
