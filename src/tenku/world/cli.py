@@ -18,13 +18,13 @@ def add_world_commands(subparsers) -> None:
             "Clips have round(seconds * fps) + 1 frames."
         ),
     )
-    render.add_argument("--num", type=int, required=True, help="number of clips")
-    render.add_argument("--out", required=True, help="output directory (created if missing)")
-    render.add_argument("--seed", type=int, default=0, help="first scene seed (default 0)")
-    render.add_argument("--size", default="64x64", help="WxH, multiples of 8 from 32 to 256 (default 64x64)")
-    render.add_argument("--seconds", type=float, default=2.0, help="clip duration (default 2)")
-    render.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
-    render.add_argument("--split", default="train", help="train or test: disjoint scene streams (default train)")
+    render.add_argument("--num", type=int, required=True, metavar="N", help="number of clips")
+    render.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    render.add_argument("--seed", type=int, default=0, metavar="S", help="first scene seed (default 0)")
+    render.add_argument("--size", default="64x64", metavar="WxH", help="multiples of 8 from 32 to 256 (default 64x64)")
+    render.add_argument("--seconds", type=float, default=2.0, metavar="S", help="clip duration (default 2)")
+    render.add_argument("--fps", type=float, default=8.0, metavar="F", help="frames per second (default 8)")
+    render.add_argument("--split", default="train", metavar="SPLIT", help="train or test: disjoint scene streams (default train)")
     render.set_defaults(handler=_render_command)
 
 
@@ -75,5 +75,6 @@ def _render_command(args: argparse.Namespace) -> int:
             texts = captions(scene, np.random.default_rng([SPLITS[args.split], seed, 1]))
             record = {"video": name, "caption": canonical_caption(scene), "captions": texts, **truth_to_json(clip.truth)}
             index.write(json.dumps(record) + "\n")
-    print(f"wrote {args.num} clips ({width}x{height}, {num_frames} frames at {args.fps:g} fps) to {out}/ with {out / 'index.jsonl'}")
+    clips = "clip" if args.num == 1 else "clips"
+    print(f"wrote {args.num} {clips} ({width}x{height}, {num_frames} frames at {args.fps:g} fps) and {out / 'index.jsonl'}")
     return 0
