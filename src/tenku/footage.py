@@ -69,7 +69,7 @@ def _downscale(frames: np.ndarray, short_side: int) -> np.ndarray:
     size = (max(8, round(h * factor)), max(8, round(w * factor)))
     out = []
     for start in range(0, len(frames), 32):
-        x = torch.from_numpy(frames[start : start + 32]).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.array(frames[start : start + 32])).permute(0, 3, 1, 2).float()
         x = F.interpolate(x, size=size, mode="area")
         out.append(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out)
