@@ -1,0 +1,114 @@
+"""`tenku generate`, `tenku image` and `tenku train dit`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT (e.g. 64x64), got {text!r}") from None
+    return width, height
+
+
+def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
+    parser.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+
+
+def add_generate_commands(commands: argparse._SubParsersAction, train_commands: argparse._SubParsersAction) -> None:
+    gen = commands.add_parser("generate", help="text to video")
+    gen.add_argument("prompt")
+    gen.add_argument("-o", "--output", default="tenku.mp4", help="output .mp4 (default tenku.mp4)")
+    gen.add_argument("--seconds", type=float, default=2.0)
+    gen.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT, e.g. 64x64, 112x64, 64x112")
+    gen.add_argument("--fps", type=float, default=None, help="must equal the model's fps (8 for the shipped model)")
+    gen.add_argument("--sampler", default=None, choices=["euler", "heun"])
+    _sampling_arguments(gen)
+    gen.set_defaults(handler=_generate)
+
+    img = commands.add_parser("image", help="text to image")
+    img.add_argument("prompt")
+    img.add_argument("-o", "--output", default="tenku.png", help="output .png (default tenku.png)")
+    img.add_argument("--size", type=parse_size, default=(64, 64))
+    _sampling_arguments(img)
+    img.set_defaults(handler=_image)
+
+    train = train_commands.add_parser("dit", help="train the diffusion transformer (resumes from OUT/checkpoint)")
+    train.add_argument("--config", default=None, help="JSON file with a DiTTrainConfig")
+    train.add_argument("--out", default=None, help="output directory (default runs/dit)")
+    train.add_argument("--vae", default=None, help="VAE directory (default: the shipped VAE)")
+    train.add_argument("--steps", type=int, default=None)
+    train.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time; rerun to resume")
+    train.add_argument("--threads", type=int, default=None)
+    train.set_defaults(handler=_train)
+
+
+def _progress(total_steps: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_steps, desc="denoising", unit="step", dynamic_ncols=True)
+    return bar, (lambda info: bar.update(1))
+
+
+def _check_output(path: Path, suffixes: set[str]) -> Path:
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"{path}: output must end in {' or '.join(sorted(suffixes))}")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; give a file name")
+    return path
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tenku.io import write_video
+    from tenku.pipeline import Pipeline
+
+    output = _check_output(Path(args.output), {".mp4"})
+    started = time.time()
+    pipeline = Pipeline.from_pretrained(args.model)
+    pipeline.check_request(args.prompt, args.seconds, args.size)
+    steps = args.steps or pipeline.config.steps
+    sampler = args.sampler or pipeline.config.sampler
+    bar, callback = _progress(steps)
+    with bar:
+        frames = pipeline.generate(args.prompt, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
+                                   steps=args.steps, guidance=args.guidance, sampler=sampler, callback=callback)
+    write_video(output, frames, pipeline.config.fps)
+    print(f"{output}  ({frames.shape[0]} frames, {frames.shape[2]}x{frames.shape[1]}, "
+          f"{pipeline.config.fps:g} fps, {time.time() - started:.1f} s)")
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    from tenku.io import write_image
+    from tenku.pipeline import Pipeline
+
+    output = _check_output(Path(args.output), {".png", ".jpg", ".jpeg"})
+    pipeline = Pipeline.from_pretrained(args.model)
+    pipeline.check_request(args.prompt, None, args.size)
+    bar, callback = _progress(args.steps or pipeline.config.steps)
+    with bar:
+        frame = pipeline.image(args.prompt, size=args.size, seed=args.seed, steps=args.steps,
+                               guidance=args.guidance, callback=callback)
+    write_image(output, frame)
+    print(output)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tenku.train_dit import DiTTrainConfig, config_from_json, train_dit
+
+    config = config_from_json(args.config) if args.config else DiTTrainConfig()
+    for name, value in (("out_dir", args.out), ("vae", args.vae), ("steps", args.steps),
+                        ("max_minutes", args.max_minutes), ("threads", args.threads)):
+        if value is not None:
+            setattr(config, name, value)
+    config.__post_init__()
+    print(f"output: {train_dit(config)}")
+    return 0

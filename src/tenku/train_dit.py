@@ -1,0 +1,328 @@
+"""`tenku train dit`: the diffusion-transformer recipe on the procedural world.
+
+Each step draws a bucket (frames, height, width) and renders fresh world scenes for it, encodes
+them with the frozen VAE and one of their captions with the frozen text encoder (empty with
+probability `text_dropout`, for classifier-free guidance), draws a conditioning mask (known
+latent frames: first, first k, last k, first and last, a span, or none) and regresses the
+rectified-flow velocity on the unknown frames. bf16 autocast, EMA weights, gradient clipping,
+exact resume (batches are a function of the step; model, EMA, optimizer and RNG are saved).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tenku.checkpoint import load_checkpoint, save_checkpoint
+from tenku.data import to_tensor
+from tenku.dit import DiT, DiTConfig, dit_small
+from tenku.flow import FlowSchedule
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One training shape: all samples of a batch share it (Sora/Open-Sora style buckets)."""
+
+    frames: int
+    width: int
+    height: int
+    batch_size: int
+    weight: float
+
+
+def default_buckets() -> tuple[Bucket, ...]:
+    """1:1, 16:9-ish (112x64) and 9:16-ish (64x112) at 8 fps, from one frame (images) to 4 s.
+    Batch sizes keep roughly constant tokens per batch; 64x64 video gets the most weight."""
+    return (
+        Bucket(1, 64, 64, 24, 0.08),
+        Bucket(9, 64, 64, 12, 0.12),
+        Bucket(17, 64, 64, 8, 0.30),
+        Bucket(33, 64, 64, 6, 0.18),
+        Bucket(1, 112, 64, 16, 0.02),
+        Bucket(17, 112, 64, 5, 0.09),
+        Bucket(33, 112, 64, 3, 0.04),
+        Bucket(1, 64, 112, 16, 0.02),
+        Bucket(17, 64, 112, 5, 0.09),
+        Bucket(33, 64, 112, 3, 0.06),
+    )
+
+
+@dataclass(kw_only=True)
+class DiTTrainConfig:
+    out_dir: str = "runs/dit"
+    vae: str | None = None
+    """VAE directory; None: the shipped VAE."""
+    text_encoder: str = "minilm"
+    model: DiTConfig = field(default_factory=dit_small)
+    flow: FlowSchedule = field(default_factory=lambda: FlowSchedule(logit_mean=0.3, logit_std=1.0, base_tokens=144))
+    """logit_mean > 0 puts more steps at high noise, where layout and motion are decided."""
+    buckets: tuple[Bucket, ...] = field(default_factory=default_buckets)
+    fps: float = 8.0
+    steps: int = 4000
+    lr: float = 3e-4
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.998
+    text_dropout: float = 0.1
+    cond_probability: float = 0.4
+    """Fraction of video samples that get known frames (image/video conditioning modes)."""
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_minutes: float = 4.0
+    sample_every: int = 1000
+    """Generate held-out samples with the EMA weights and score them with `tenku eval` this often."""
+    num_eval_samples: int = 16
+    max_minutes: float | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = DiTConfig(**self.model)
+        if isinstance(self.flow, dict):
+            self.flow = FlowSchedule(**self.flow)
+        self.buckets = tuple(Bucket(**b) if isinstance(b, dict) else b for b in self.buckets)
+        if not self.buckets:
+            raise ValueError("buckets must not be empty")
+        for b in self.buckets:
+            if (b.frames - 1) % 4 or b.width % 16 or b.height % 16 or b.batch_size < 1 or b.weight <= 0:
+                raise ValueError(f"bad bucket {b}: frames must be 1 + 4k, sizes multiples of 16, batch >= 1, weight > 0")
+        if not 0 <= self.text_dropout < 1 or not 0 <= self.cond_probability <= 1:
+            raise ValueError("text_dropout must lie in [0, 1) and cond_probability in [0, 1]")
+        if self.steps < 1 or self.lr <= 0:
+            raise ValueError(f"steps must be >= 1 and lr > 0, got {self.steps}, {self.lr}")
+
+
+def draw_cond_mask(rng: np.random.Generator, num_latent_frames: int) -> np.ndarray:
+    """A mask over latent frames (1 = known) for one of the conditioning modes."""
+    t = num_latent_frames
+    mask = np.zeros(t, dtype=np.float32)
+    if t < 2:
+        return mask
+    mode = rng.choice(["first", "first_k", "last_k", "first_last", "span"], p=[0.3, 0.2, 0.15, 0.2, 0.15])
+    k = int(rng.integers(1, max(2, t // 2 + 1)))
+    if mode == "first":
+        mask[0] = 1
+    elif mode == "first_k":
+        mask[:k] = 1
+    elif mode == "last_k":
+        mask[-k:] = 1
+    elif mode == "first_last":
+        mask[0] = mask[-1] = 1
+    else:
+        start = int(rng.integers(0, t - k + 1))
+        mask[start : start + k] = 1
+    return mask
+
+
+class WorldLatentBatches:
+    """Batches of (latents, captions, cond masks) rendered from the world's train split."""
+
+    def __init__(self, config: DiTTrainConfig, vae):
+        self.config = config
+        self.vae = vae
+        weights = np.array([b.weight for b in config.buckets])
+        self.probabilities = weights / weights.sum()
+
+    @torch.no_grad()
+    def batch(self, step: int) -> dict:
+        from tenku.world import captions, render, sample_scene
+
+        c = self.config
+        rng = np.random.default_rng([c.seed, step])
+        bucket = c.buckets[int(rng.choice(len(c.buckets), p=self.probabilities))]
+        seconds = max(bucket.frames - 1, 1) / c.fps
+        videos, texts, masks = [], [], []
+        for _ in range(bucket.batch_size):
+            scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
+            frames = render(scene, bucket.width, bucket.height, bucket.frames, c.fps).frames
+            videos.append(to_tensor(frames))
+            options = captions(scene, rng)
+            text = "" if rng.random() < c.text_dropout else options[int(rng.integers(len(options)))]
+            texts.append(text)
+            t_lat = 1 + (bucket.frames - 1) // 4
+            masks.append(draw_cond_mask(rng, t_lat) if rng.random() < c.cond_probability else np.zeros(t_lat, np.float32))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            latents = self.vae.encode(torch.stack(videos)).float()
+        return {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
+
+
+def learning_rate(config: DiTTrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, bf16: bool) -> torch.Tensor:
+    """Rectified-flow loss on one batch; known frames are given clean and excluded from the loss."""
+    x_0 = batch["latents"]  # (B, C, T, H, W)
+    cond_mask = batch["cond_mask"]  # (B, T)
+    b, _, t, h, w = x_0.shape
+    num_tokens = t * (h // model.config.patch_size[1]) * (w // model.config.patch_size[2])
+    times = flow.sample_t(b, num_tokens)
+    noise = torch.randn_like(x_0)
+    x_t = flow.add_noise(x_0, noise, times)
+    # Known frames always go in (all-zero mask when there are none), exactly as the pipeline does.
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        v = model(x_t, times, text, text_mask, cond=x_0, cond_mask=cond_mask)
+    unknown = (1 - cond_mask).reshape(b, 1, t, 1, 1)
+    return flow.loss(v, x_0, noise, mask=unknown)
+
+
+def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from tenku.models import load_vae
+    from tenku.text import load_text_encoder
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoint"
+    vae = load_vae(config.vae)
+    text_encoder = load_text_encoder(config.text_encoder)
+    if text_encoder.dim != config.model.text_dim:
+        raise ValueError(f"model.text_dim={config.model.text_dim} but the text encoder gives {text_encoder.dim}")
+    if vae.config.latent_channels != config.model.in_channels:
+        raise ValueError(f"model.in_channels={config.model.in_channels} but the VAE has {vae.config.latent_channels} channels")
+    batches = WorldLatentBatches(config, vae)
+
+    torch.manual_seed(config.seed)
+    model = DiT(config.model)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.99))
+    start, seconds_before = 0, 0.0
+    if ckpt_dir.exists():
+        tensors, state = load_checkpoint(ckpt_dir, optimizer)
+        model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("ema.")})
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        start, seconds_before = state["step"], state.get("train_seconds", 0.0)
+        print(f"resumed from {ckpt_dir} at step {start}")
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    writer = SummaryWriter(str(out / "tb"))
+    began = last_save = time.time()
+    tokens_seen = 0
+
+    def checkpoint(step: int) -> None:
+        tensors = {**model.state_dict(), **{f"ema.{k}": v for k, v in ema.state_dict().items()}}
+        save_checkpoint(ckpt_dir, tensors, optimizer, {"step": step, "config": asdict(config),
+                                                        "train_seconds": seconds_before + time.time() - began})
+
+    model.train()
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress,
+               desc="train dit", dynamic_ncols=True)
+    for step in bar:
+        lr = learning_rate(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = batches.batch(step)
+        text, text_mask = text_encoder.encode(batch["texts"])
+        loss = training_step(model, config.flow, batch, text, text_mask, config.bf16)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
+        optimizer.step()
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - config.ema_decay)
+
+        lat = batch["latents"]
+        tokens_seen += lat.shape[0] * lat.shape[2] * (lat.shape[3] // 2) * (lat.shape[4] // 2)
+        rate = tokens_seen / max(time.time() - began, 1e-6)
+        bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
+        if step % 10 == 0:
+            writer.add_scalar("loss/flow", loss.item(), step)
+            writer.add_scalar("train/lr", lr, step)
+            writer.add_scalar("train/grad_norm", grad_norm, step)
+            writer.add_scalar("train/tokens_per_s", rate, step)
+        if config.sample_every and (step + 1) % config.sample_every == 0:
+            scores = sample_and_evaluate(ema, vae, text_encoder, config, out / "samples" / f"step{step + 1:06d}")
+            for k, v in scores.items():
+                writer.add_scalar(f"eval/{k}", v, step + 1)
+            bar.write(f"step {step + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        if time.time() - last_save > config.checkpoint_minutes * 60:
+            checkpoint(step + 1)
+            last_save = time.time()
+        if config.max_minutes is not None and time.time() - began > config.max_minutes * 60:
+            checkpoint(step + 1)
+            bar.write(f"stopping at step {step + 1}: --max-minutes {config.max_minutes} reached; rerun to resume")
+            writer.close()
+            return ckpt_dir
+    checkpoint(config.steps)
+    writer.close()
+    final = out / "final"
+    export_pipeline(ema, vae, text_encoder, config, final)
+    return final
+
+
+def export_pipeline(ema: DiT, vae, text_encoder, config: DiTTrainConfig, directory: Path):
+    """Write a self-contained model directory (EMA weights, the VAE, pipeline.json)."""
+    from tenku.pipeline import Pipeline, PipelineConfig
+
+    sizes = sorted({(b.width, b.height) for b in config.buckets})
+    max_frames = max(b.frames for b in config.buckets)
+    pipeline_config = PipelineConfig(fps=config.fps, sizes=tuple(sizes), max_seconds=(max_frames - 1) / config.fps,
+                                     text_encoder=config.text_encoder, vae="vae", flow=config.flow)
+    pipeline = Pipeline(ema, vae, text_encoder, pipeline_config)
+    pipeline.save_pretrained(directory)
+    vae.save_pretrained(directory / "vae")
+    return pipeline
+
+
+def sample_and_evaluate(ema: DiT, vae, text_encoder, config: DiTTrainConfig, directory: Path) -> dict[str, float]:
+    """Generate held-out prompts (world test split, canonical captions) at 64x64, 2 s; score them."""
+    from tenku.eval import evaluate_video
+    from tenku.io import write_video
+    from tenku.pipeline import Pipeline, PipelineConfig
+    from tenku.world import canonical_caption, parse_prompt, sample_scene
+
+    was_training = ema.training
+    pipeline = Pipeline(ema, vae, text_encoder, PipelineConfig(fps=config.fps, flow=config.flow, steps=20))
+    directory.mkdir(parents=True, exist_ok=True)
+    totals: dict[str, list[float]] = {}
+    for i in range(config.num_eval_samples):
+        prompt = canonical_caption(sample_scene(i, seconds=2.0, split="test"))
+        frames = pipeline.generate(prompt, seconds=2.0, size=(64, 64), seed=i)
+        write_video(directory / f"{i:03d}.mp4", frames, config.fps)
+        result = evaluate_video(frames, config.fps, parse_prompt(prompt))
+        for k, v in _scalar_scores(result).items():
+            totals.setdefault(k, []).append(v)
+    ema.train(was_training)
+    return {k: float(np.mean(v)) for k, v in totals.items()}
+
+
+def _scalar_scores(result) -> dict[str, float]:
+    """Boolean/numeric per-attribute results of `evaluate_video` as floats (None: not applicable)."""
+    items = result.items() if isinstance(result, dict) else vars(result).items()
+    out = {}
+    for k, v in items:
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = float(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
+            out[k] = float(v)
+    return out
+
+
+def config_from_json(path: str | Path) -> DiTTrainConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        return DiTTrainConfig(**json.loads(path.read_text()))
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a valid DiT training config ({error})") from None

@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tenku.dit import DiT, dit_tiny
+from tenku.flow import FlowSchedule
+from tenku.pipeline import Pipeline, PipelineConfig, latent_frames_for, num_video_frames
+from tenku.train_dit import Bucket, DiTTrainConfig, draw_cond_mask, train_dit
+from tenku.vae import VideoVAE, vae_tiny
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    from tenku.text import load_text_encoder
+
+    return load_text_encoder("minilm")
+
+
+@pytest.fixture(scope="module")
+def tiny_vae_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("vae")
+    VideoVAE(vae_tiny()).save_pretrained(directory, dtype=torch.float32)
+    return directory
+
+
+def tiny_dit():
+    torch.manual_seed(1)
+    model = DiT(dit_tiny(in_channels=4, text_dim=384))
+    # Give the zero-initialised output some weight so samples depend on the inputs.
+    for p in model.parameters():
+        if p.abs().sum() == 0:
+            p.data.normal_(0, 0.02)
+    return model
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_vae_dir, text_encoder):
+    return Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, PipelineConfig(steps=3))
+
+
+def test_frame_arithmetic():
+    assert num_video_frames(2.0, 8) == 17 and latent_frames_for(17) == 5
+    assert num_video_frames(1.5, 8) == 13 and latent_frames_for(13) == 4
+    assert latent_frames_for(12) == 4 and latent_frames_for(1) == 1
+
+
+@pytest.mark.parametrize("size", [(64, 64), (112, 64), (64, 112)])
+@pytest.mark.parametrize("seconds", [1.0, 1.5, 4.0])
+def test_generate_shapes(pipeline, size, seconds):
+    frames = pipeline.generate("a red ball moving right", seconds=seconds, size=size, steps=2)
+    assert frames.shape == (round(seconds * 8) + 1, size[1], size[0], 3) and frames.dtype == np.uint8
+
+
+def test_image_shape_and_determinism(pipeline):
+    a = pipeline.image("a blue square", size=(64, 64), seed=3, steps=2)
+    b = pipeline.image("a blue square", size=(64, 64), seed=3, steps=2)
+    c = pipeline.image("a blue square", size=(64, 64), seed=4, steps=2)
+    assert a.shape == (64, 64, 3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": (48, 48)}, "supported sizes: 64x64, 112x64, 64x112"),
+        ({"seconds": 0}, "seconds must be > 0"),
+        ({"seconds": -1}, "seconds must be > 0"),
+        ({"seconds": 9}, "at most 4"),
+        ({"prompt": "  "}, "prompt is empty"),
+        ({"fps": 24}, "8 fps"),
+        ({"steps": 0}, "steps must be >= 1"),
+    ],
+)
+def test_bad_arguments(pipeline, kwargs, match):
+    args = {"prompt": "a red ball", "seconds": 1.0, "size": (64, 64), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        pipeline.generate(**args)
+
+
+def test_known_frames_are_kept(pipeline):
+    shape = (3, 8, 8)
+    cond = torch.randn(1, 4, *shape)
+    mask = torch.tensor([[1.0, 0.0, 1.0]])
+    z = pipeline.sample_latents("a red ball", shape, cond=cond, cond_mask=mask, steps=2)
+    torch.testing.assert_close(z[:, :, 0], cond[:, :, 0])
+    torch.testing.assert_close(z[:, :, 2], cond[:, :, 2])
+    assert not torch.allclose(z[:, :, 1], cond[:, :, 1])
+
+
+def test_cond_masks_cover_modes():
+    rng = np.random.default_rng(0)
+    for t in (1, 2, 3, 5, 9):
+        for _ in range(50):
+            mask = draw_cond_mask(rng, t)
+            assert mask.shape == (t,) and set(np.unique(mask)) <= {0.0, 1.0}
+            if t == 1:
+                assert mask.sum() == 0
+            else:
+                assert 1 <= mask.sum() <= t - 1 or (mask[0] == 1 and mask[-1] == 1)
+
+
+def _tiny_config(out, vae_dir, steps):
+    return DiTTrainConfig(
+        out_dir=str(out), vae=str(vae_dir), model=dit_tiny(in_channels=4, text_dim=384), steps=steps,
+        warmup_steps=1, sample_every=0, checkpoint_minutes=1e9,
+        buckets=(Bucket(5, 32, 32, 2, 1.0), Bucket(1, 32, 32, 3, 1.0)),
+        flow=FlowSchedule(base_tokens=16),
+    )
+
+
+def test_dit_training_resumes_exactly_and_exports(tmp_path, tiny_vae_dir):
+    straight = train_dit(_tiny_config(tmp_path / "a", tiny_vae_dir, 3), progress=False)
+    config = _tiny_config(tmp_path / "b", tiny_vae_dir, 3)
+    config.max_minutes = 0.0
+    train_dit(config, progress=False)
+    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 1
+    resumed = train_dit(_tiny_config(tmp_path / "b", tiny_vae_dir, 3), progress=False)
+    a, b = Pipeline.from_pretrained(straight), Pipeline.from_pretrained(resumed)
+    for (name, pa), pb in zip(a.dit.state_dict().items(), b.dit.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=0, rtol=0, msg=name)
+    assert a.config.sizes == ((32, 32),)
+    frames = a.generate("a red ball moving right", seconds=0.5, size=(32, 32), steps=2)
+    assert frames.shape == (5, 32, 32, 3)
