@@ -1,0 +1,132 @@
+"""Samplers for the probability-flow ODE `dx/dt = v(x, t)` of a rectified flow, integrated from t = 1
+(noise) to t = 0 (data), in the style of k-diffusion's `sampling.py`: pure functions over any
+denoiser callable `model(x, t, **extra_args) -> v`, with `t` of shape `(B,)`.
+
+The times come from `FlowSchedule.timesteps`; the starting noise comes from the caller (a seeded
+`torch.Generator`), so a sample is a deterministic function of the seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class Denoiser(Protocol):
+    def __call__(self, x: Tensor, t: Tensor, **kwargs: Any) -> Tensor: ...
+
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+def _check_ts(ts: Tensor) -> None:
+    if ts.ndim != 1 or ts.numel() < 2:
+        raise ValueError(f"ts must be a 1-D tensor of at least 2 times, got shape {tuple(ts.shape)}")
+    if not bool((ts[1:] < ts[:-1]).all()):
+        raise ValueError(f"ts must decrease strictly (from noise towards data), got {ts.tolist()}")
+
+
+def _report(callback: Callback | None, i: int, x: Tensor, t: Tensor, v: Tensor) -> None:
+    if callback is not None:
+        # x0 = x - t v: the current estimate of the clean sample, for previews
+        callback({"i": i, "x": x, "t": t, "v": v, "x0": x - t * v})
+
+
+@torch.no_grad()
+def sample_euler(
+    model: Denoiser,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Euler's method: `x <- x + (t_next - t) v(x, t)` for each consecutive pair in `ts`.
+
+    First order, one model call per step. `callback` receives {i, x, t, v, x0} before each step.
+    """
+    _check_ts(ts)
+    extra_args = extra_args or {}
+    batch = x.shape[0]
+    for i in range(len(ts) - 1):
+        t, t_next = ts[i], ts[i + 1]
+        v = model(x, t.expand(batch), **extra_args)
+        _report(callback, i, x, t, v)
+        x = x + (t_next - t) * v
+    return x
+
+
+@torch.no_grad()
+def sample_heun(
+    model: Denoiser,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Heun's method (explicit trapezoid; Karras et al. 2022, alg. 1): an Euler predictor, then the
+    average of the velocities at both ends. Second order, two model calls per step, except a step
+    ending at t = 0, which is a plain Euler step: the velocity at t = 0 is only defined as a limit
+    (it is `(x - x_0) / t` for a point mass) and one call is saved."""
+    _check_ts(ts)
+    extra_args = extra_args or {}
+    batch = x.shape[0]
+    for i in range(len(ts) - 1):
+        t, t_next = ts[i], ts[i + 1]
+        v = model(x, t.expand(batch), **extra_args)
+        _report(callback, i, x, t, v)
+        x_euler = x + (t_next - t) * v
+        if t_next <= 0:
+            x = x_euler
+        else:
+            v_next = model(x_euler, t_next.expand(batch), **extra_args)
+            x = x + (t_next - t) * (v + v_next) / 2
+    return x
+
+
+def _batch_pair(cond: Any, uncond: Any) -> Any:
+    """Concatenate a conditional and an unconditional argument along the batch.
+
+    Sequences of different lengths (`(B, L, ...)`, e.g. text tokens and their masks) are padded
+    with zeros (False for masks) to the longer length, which a key padding mask then ignores."""
+    if cond is None and uncond is None:
+        return None
+    if not isinstance(cond, Tensor) or not isinstance(uncond, Tensor):
+        raise ValueError(f"conditional arguments must both be tensors or both None, got {type(cond)} and {type(uncond)}")
+    if cond.ndim >= 2 and uncond.ndim == cond.ndim and cond.shape[1] != uncond.shape[1]:
+        length = max(cond.shape[1], uncond.shape[1])
+
+        def pad(a: Tensor) -> Tensor:
+            # F.pad lists padding from the last dimension backwards; dim 1 is the sequence
+            padding = [0, 0] * (a.ndim - 2) + [0, length - a.shape[1]]
+            return F.pad(a, padding)  # (B, length, ...)
+
+        cond, uncond = pad(cond), pad(uncond)
+    return torch.cat([cond, uncond], dim=0)  # (2B, ...)
+
+
+def cfg_denoiser(
+    model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float
+) -> Denoiser:
+    """Classifier-free guidance (Ho & Salimans 2022): `v_u + w (v_c - v_u)`.
+
+    `cond_args` and `uncond_args` are keyword arguments of `model` with the same keys (e.g. text,
+    text_mask, cond, cond_mask); both halves go through the model in one batched call. With
+    `guidance == 1` the unconditional half is skipped, since it cancels exactly.
+    """
+    if set(cond_args) != set(uncond_args):
+        raise ValueError(f"cond_args and uncond_args need the same keys, got {sorted(cond_args)} and {sorted(uncond_args)}")
+    if guidance == 1.0:
+        return lambda x, t, **kwargs: model(x, t, **cond_args, **kwargs)
+    batched = {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
+
+    def guided(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
+        v = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs)  # (2B, ...)
+        v_cond, v_uncond = v.chunk(2)  # each (B, ...)
+        return v_uncond + guidance * (v_cond - v_uncond)
+
+    return guided

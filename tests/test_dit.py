@@ -1,0 +1,151 @@
+import pytest
+import torch
+
+from tenku.dit import DiT, DiTConfig, dit_1b, dit_small, dit_tiny
+
+
+def make_inputs(config, batch=2, latent=(3, 8, 6), text_len=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_t = torch.randn(batch, config.in_channels, *latent, generator=g)
+    t = torch.rand(batch, generator=g)
+    text = torch.randn(batch, text_len, config.text_dim, generator=g)
+    text_mask = torch.ones(batch, text_len, dtype=torch.bool)
+    text_mask[-1, text_len // 2 :] = False  # one padded prompt
+    return x_t, t, text, text_mask
+
+
+def trained(model, seed=1):
+    """Give every weight a random value, as if trained: the zero-inits hide most of the model."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("cond_embed"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return model
+
+
+def test_each_block_is_identity_at_init():
+    torch.manual_seed(0)
+    model = DiT(dit_tiny())
+    x = torch.randn(2, 12, 64)
+    c = torch.randn(2, 64)
+    text = torch.randn(2, 5, 64)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    rope = (torch.randn(12, 8), torch.randn(12, 8))
+    for block in model.blocks:
+        assert torch.equal(block(x, c, text, mask, rope), x)
+
+
+def test_model_outputs_zero_at_init():
+    model = DiT(dit_tiny())
+    v = model(*make_inputs(model.config))
+    assert v.shape == (2, 4, 3, 8, 6)
+    assert torch.equal(v, torch.zeros_like(v))
+
+
+def test_conditioning_branch_is_zero_at_init():
+    model = trained(DiT(dit_tiny()))
+    x_t, t, text, mask = make_inputs(model.config)
+    cond = torch.randn_like(x_t)
+    cond_mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    plain = model(x_t, t, text, mask)
+    assert plain.abs().max() > 0
+    torch.testing.assert_close(model(x_t, t, text, mask, cond, cond_mask), plain, rtol=0, atol=0)
+    torch.testing.assert_close(model(x_t, t, text, mask, cond, cond_mask[:, None, :, None, None]), plain, rtol=0, atol=0)
+
+
+def test_conditioning_arguments_are_checked():
+    model = DiT(dit_tiny())
+    x_t, t, text, mask = make_inputs(model.config)
+    with pytest.raises(ValueError, match="together"):
+        model(x_t, t, text, mask, cond=x_t)
+    with pytest.raises(ValueError, match="cond_mask"):
+        model(x_t, t, text, mask, x_t, torch.ones(2, 4))
+    with pytest.raises(ValueError, match="conditioning=False"):
+        DiT(dit_tiny(conditioning=False))(x_t, t, text, mask, x_t, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="at least one True"):
+        model(x_t, t, text, torch.zeros_like(mask))
+
+
+@pytest.mark.parametrize(
+    "latent, patch_size",
+    [((1, 8, 8), (1, 2, 2)), ((5, 4, 10), (1, 2, 2)), ((2, 6, 4), (2, 2, 2)), ((3, 3, 5), (1, 1, 1))],
+)
+def test_output_shape(latent, patch_size):
+    model = trained(DiT(dit_tiny(patch_size=patch_size)))
+    x_t, t, text, mask = make_inputs(model.config, latent=latent)
+    v = model(x_t, t, text, mask)
+    assert v.shape == x_t.shape and torch.isfinite(v).all()
+
+
+def test_bf16_autocast_forward_and_backward():
+    model = trained(DiT(dit_tiny()))
+    inputs = make_inputs(model.config)
+    reference = model(*inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        v = model(*inputs, cond=inputs[0], cond_mask=torch.ones(2, 3))
+    assert v.dtype == torch.float32 and v.shape == reference.shape
+    torch.testing.assert_close(v, reference, rtol=0.1, atol=0.1 * reference.abs().max().item())
+    v.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_gradients_reach_every_block_after_one_step():
+    torch.manual_seed(0)
+    model = DiT(dit_tiny())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x_t, t, text, mask = make_inputs(model.config)
+    target = torch.randn_like(x_t)
+    gate = model.blocks[0].adaLN_modulation[-1].weight
+    for step in range(2):
+        optimizer.zero_grad()
+        (model(x_t, t, text, mask) - target).square().mean().backward()
+        assert model.final.linear.weight.grad.abs().max() > 0
+        # the zero output layer hides the blocks at first; one step later their gates learn
+        assert (gate.grad.abs().max() > 0) == (step == 1)
+        optimizer.step()
+        assert model(x_t, t, text, mask).abs().max() > 0
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    grads = []
+    for flag in (False, True):
+        model = trained(DiT(dit_tiny(gradient_checkpointing=flag)))
+        model(*make_inputs(model.config)).square().sum().backward()
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_invariant_to_text_padding_and_time_translation():
+    model = trained(DiT(dit_tiny()))
+    x_t, t, text, mask = make_inputs(model.config)
+    v = model(x_t, t, text, mask)
+    padded_text = torch.cat([text, torch.randn(2, 3, text.shape[2])], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros(2, 3, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(model(x_t, t, padded_text, padded_mask), v, rtol=1e-4, atol=1e-5)
+    # RoPE is the only position signal, so a window placed later in time sees the same relations
+    torch.testing.assert_close(model(x_t, t, text, mask, frame_offset=7.0), v, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model(x_t, t, text, mask, frame_offset=torch.tensor([2.0, 9.0])), v, rtol=1e-4, atol=1e-4)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="divisible"):
+        DiTConfig(width=64, num_heads=5)
+    with pytest.raises(ValueError, match="even"):
+        DiTConfig(width=66, num_heads=6)  # head_dim 11
+    with pytest.raises(ValueError, match="patch_size"):
+        DiTConfig(patch_size=(1, 2))
+    with pytest.raises(ValueError, match="rope_axes"):
+        DiTConfig(width=384, num_heads=6, rope_axes=(16, 16, 16))
+    with pytest.raises(ValueError, match="depth"):
+        DiTConfig(depth=0)
+    with pytest.raises(TypeError):
+        DiTConfig(384)  # keyword-only
+
+
+def test_preset_sizes():
+    with torch.device("meta"):
+        small, big = DiT(dit_small()), DiT(dit_1b())
+    assert 10e6 < small.num_params() < 30e6
+    assert 0.9e9 < big.num_params() < 1.2e9

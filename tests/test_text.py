@@ -1,0 +1,76 @@
+import socket
+
+import pytest
+import torch
+
+from tenku.text import HFTextEncoder, TextEncoder, load_text_encoder, minilm_path
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """MiniLM loaded with HF_HUB_OFFLINE=1 and every socket refused: loading must not touch a network."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HF_HUB_OFFLINE", "1")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the text encoder tried to open a network connection")
+
+    patch.setattr(socket.socket, "connect", refuse)
+    patch.setattr(socket, "create_connection", refuse)
+    try:
+        yield load_text_encoder("minilm", cache_size=4)
+    finally:
+        patch.undo()
+
+
+def test_shapes_masks_and_protocol(encoder):
+    assert isinstance(encoder, TextEncoder) and encoder.dim == 384
+    tokens, mask = encoder.encode(["a small red ball bounces on a wooden floor", "a cube", ""])
+    assert tokens.dtype == torch.float32 and mask.dtype == torch.bool
+    assert tokens.shape[0] == 3 and tokens.shape[2] == 384 and mask.shape == tokens.shape[:2]
+    lengths = mask.sum(1).tolist()
+    assert lengths[0] == tokens.shape[1] and lengths[1] == 4  # [CLS] a cube [SEP]
+    assert lengths[2] == 2  # the null text: [CLS] [SEP]
+    assert (tokens[~mask] == 0).all()
+
+
+def test_same_prompt_same_encoding_alone_or_batched(encoder):
+    prompt = "a blue sphere rolls to the left"
+    alone, alone_mask = encoder.encode([prompt])
+    encoder._cache.clear()
+    assert torch.equal(encoder.encode([prompt])[0], alone)  # deterministic
+    encoder._cache.clear()  # recompute, in a padded batch this time
+    batched, _ = encoder.encode([prompt + " quickly and then stops", "a green triangle", prompt])
+    n = int(alone_mask.sum())
+    torch.testing.assert_close(batched[2, :n], alone[0], rtol=1e-4, atol=1e-4)
+    assert torch.equal(encoder.encode([prompt])[0][0], batched[2, :n])  # served from the cache
+
+
+def test_long_prompts_are_encoded_in_windows(encoder):
+    long_prompt = "the red ball rolls " * 70
+    num_pieces = len(encoder.tokenizer(long_prompt, add_special_tokens=False)["input_ids"])
+    assert 254 < num_pieces <= 508  # two windows of at most 256 with [CLS] and [SEP] each
+    tokens, mask = encoder.encode([long_prompt, "a cube"])
+    assert int(mask[0].sum()) == num_pieces + 2 * 2
+    windows = encoder.token_ids(long_prompt)
+    assert [len(w) for w in windows] == [256, num_pieces - 254 + 2]
+    first = encoder._encode_windows(windows[:1])[0]
+    torch.testing.assert_close(tokens[0, :256], first, rtol=1e-4, atol=1e-4)
+
+
+def test_over_limit_prompt_is_refused(encoder):
+    with pytest.raises(ValueError, match="600 tokens.*limit of 512"):
+        encoder.encode(["word " * 600])
+
+
+def test_missing_checkpoint_is_refused():
+    with pytest.raises(FileNotFoundError, match="no/such/dir"):
+        load_text_encoder("/no/such/dir")
+
+
+def test_local_directory_loads_like_the_default(encoder):
+    by_path = load_text_encoder(minilm_path(), window=64, max_tokens=100)
+    assert isinstance(by_path, HFTextEncoder) and by_path.window == 64
+    tokens, _ = by_path.encode(["a cube"])
+    reference, _ = encoder.encode(["a cube"])
+    torch.testing.assert_close(tokens, reference, rtol=1e-4, atol=1e-4)
