@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -53,8 +54,12 @@ def bf16_matmul_peak(size: int = 4096, repeats: int = 3) -> float:
     return 2 * size**3 / best
 
 
-def time_step(model: DiT, latent: tuple[int, int, int], batch: int, steps: int, dtype: torch.dtype) -> tuple[float, float]:
-    """Median seconds of a forward+backward step, and FlopCounterMode's count for one step."""
+def time_step(
+    model: DiT, latent: tuple[int, int, int], batch: int, steps: int, dtype: torch.dtype
+) -> tuple[float, float, float]:
+    """Median wall and process-CPU seconds of a forward+backward step, and FlopCounterMode's count.
+    On a shared machine CPU time is the steadier figure; with one thread it is what an idle core
+    would take (with more threads it also counts their waiting)."""
     cfg = model.config
     g = torch.Generator().manual_seed(0)
     x_t = torch.randn(batch, cfg.in_channels, *latent, generator=g)
@@ -71,12 +76,13 @@ def time_step(model: DiT, latent: tuple[int, int, int], batch: int, steps: int, 
 
     with FlopCounterMode(display=False) as counter:
         step()  # also the warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), float(counter.get_total_flops())
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu), float(counter.get_total_flops())
 
 
 def main() -> None:
@@ -92,17 +98,19 @@ def main() -> None:
     torch.manual_seed(0)
     model = DiT(dit_small()).train()
     cfg = model.config
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow every figure below)")
     print(f"dit_small: width {cfg.width}, depth {cfg.depth}, heads {cfg.num_heads}, patch {cfg.patch_size}")
     print(f"parameters: {model.num_params() / 1e6:.2f}M, of which per-token: {model.num_params(per_token_only=True) / 1e6:.2f}M")
     peak = bf16_matmul_peak()
     print(f"bf16 matmul peak (4096^3, {args.threads} threads): {peak / 1e9:.0f} GFLOP/s")
     for name, latent in LATENTS.items():
         num_tokens = math.prod(s // p for s, p in zip(latent, cfg.patch_size))
-        seconds, counted = time_step(model, latent, args.batch, args.steps, dtype)
+        seconds, cpu_seconds, counted = time_step(model, latent, args.batch, args.steps, dtype)
         analytic = 3 * args.batch * forward_flops(cfg, num_tokens, TEXT_TOKENS)
         rate = analytic / seconds
         print(
-            f"{name} (latent {latent}, batch {args.batch}, {args.dtype}): {seconds:.2f} s/step, "
+            f"{name} (latent {latent}, batch {args.batch}, {args.dtype}): {seconds:.2f} s/step "
+            f"(CPU time {cpu_seconds:.2f} s), "
             f"{analytic / 1e9:.0f} GFLOP/step (FlopCounterMode: {counted / 1e9:.0f}), "
             f"{rate / 1e9:.0f} GFLOP/s = {rate / peak:.0%} of peak, "
             f"{args.batch * num_tokens / seconds:.0f} tokens/s"

@@ -74,3 +74,29 @@ def test_local_directory_loads_like_the_default(encoder):
     tokens, _ = by_path.encode(["a cube"])
     reference, _ = encoder.encode(["a cube"])
     torch.testing.assert_close(tokens, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["t5", "clip"])
+def test_generic_encoders_load_only_their_text_tower(kind, tmp_path, encoder):
+    """Tiny random T5 and CLIP checkpoints written locally (with MiniLM's tokenizer) take the
+    encoder-only code paths: T5's decoder and CLIP's vision tower are never built."""
+    from transformers import CLIPConfig, CLIPModel, T5Config, T5ForConditionalGeneration
+
+    if kind == "t5":
+        config = T5Config(vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)
+        T5ForConditionalGeneration(config).save_pretrained(tmp_path)
+        width = 32
+    else:
+        text = dict(vocab_size=30522, hidden_size=48, intermediate_size=64, num_hidden_layers=1,
+                    num_attention_heads=4, max_position_embeddings=16)
+        vision = dict(hidden_size=32, intermediate_size=32, num_hidden_layers=1, num_attention_heads=4,
+                      image_size=8, patch_size=4)
+        CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(tmp_path)
+        width = 48
+    encoder.tokenizer.save_pretrained(tmp_path)
+    loaded = load_text_encoder(tmp_path)
+    assert loaded.dim == width
+    assert "Decoder" not in type(loaded.model).__name__ and not hasattr(loaded.model, "vision_model")
+    tokens, mask = loaded.encode(["a red ball " * 6, ""])  # 18 pieces: two CLIP windows of 16
+    assert tokens.shape == (2, 18 + 2 * (2 if kind == "clip" else 1), width)
+    assert mask.sum(1).tolist() == [tokens.shape[1], 2]
