@@ -149,3 +149,13 @@ def test_preset_sizes():
         small, big = DiT(dit_small()), DiT(dit_1b())
     assert 10e6 < small.num_params() < 30e6
     assert 0.9e9 < big.num_params() < 1.2e9
+
+
+def test_explicit_cpu_attention_matches_the_fused_kernel(monkeypatch):
+    import tenku.dit
+
+    model = trained(DiT(dit_tiny()))
+    inputs = make_inputs(model.config)
+    explicit = model(*inputs)
+    monkeypatch.setattr(tenku.dit, "MAX_EXPLICIT_SCORES", 0)  # every call takes scaled_dot_product_attention
+    torch.testing.assert_close(model(*inputs), explicit, rtol=1e-4, atol=1e-5)

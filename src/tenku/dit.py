@@ -161,7 +161,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Te
 
     This is `F.scaled_dot_product_attention`, except on CPU for score tensors up to
     MAX_EXPLICIT_SCORES elements: there (torch 2.13) the fused CPU kernels, above all their
-    backward, are slower than three plain bf16 matmuls; a training step of dit_small at 8 x 144
+    backward, are slower than two plain bf16 matmuls and a softmax; a training step of dit_small at 8 x 144
     tokens takes ~30% less time, at 8 x 576 ~20%. Long sequences keep the fused, memory-light kernel.
     """
     q, k = q.to(v.dtype), k.to(v.dtype)

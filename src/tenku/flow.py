@@ -82,7 +82,9 @@ class FlowSchedule:
         device: torch.device | str | None = None,
     ) -> Tensor:
         """Training times `(B,)` in (0, 1): sigmoid of N(logit_mean, logit_std), then shifted."""
-        u = torch.randn(batch_size, generator=generator, device=device) * self.logit_std + self.logit_mean
+        # drawn where the generator lives, so a CPU generator seeds GPU training the same way
+        u = torch.randn(batch_size, generator=generator, device=generator.device if generator else device)
+        u = u.to(device) * self.logit_std + self.logit_mean
         return time_shift(torch.sigmoid(u), self.shift(num_tokens))
 
     @staticmethod
