@@ -6,6 +6,10 @@ the same run (the practical peak).
 
 FLOPs are counted analytically (2 per multiply-add; backward = 2 x forward) and cross-checked with
 torch's FlopCounterMode. The optimizer step is not timed: AdamW on 27M parameters is ~0.1 s.
+
+On a machine shared with other busy processes, OpenMP's spin-waiting threads lose whole scheduler
+slices at every barrier and two threads can be 3x slower than one; run with
+`OMP_WAIT_POLICY=PASSIVE` (it must be set before torch starts) or `--threads 1` there.
 """
 
 from __future__ import annotations
