@@ -168,6 +168,11 @@ def test_object_vanishing_mid_clip_fails_persistence(moving):
     result = evaluate_video(frames, FPS, expected)
     assert result["attributes"]["persistence"]["pass"] is False
     assert any(e["color"] == "red" and e["kind"] == "vanish" for e in result["attributes"]["persistence"]["unexplained"])
+    # Blinking out for two frames in open view is caught too.
+    blinking = clip.frames.copy()
+    blinking[half : half + 2] = _clip(without).frames[half : half + 2]
+    unexplained = evaluate_video(blinking, FPS, expected)["attributes"]["persistence"]["unexplained"]
+    assert [(e["kind"], e["frame"]) for e in unexplained if e["color"] == "red"] == [("vanish", half - 1), ("appear", half + 2)]
 
 
 def test_teleport_fails_physics_and_persistence(moving):
@@ -209,6 +214,23 @@ def test_duplicate_object_fails_count(moving):
     frames[white] = COLORS["red"]
     verdicts = _verdicts(evaluate_video(frames, FPS, expected))
     assert verdicts["count"] is False
+
+
+def test_morphing_shape_fails_shape_and_growing_object_fails_persistence(moving):
+    scene, clip, expected = moving
+    half = len(clip.frames) // 2
+
+    def changed(**fields):
+        objects = tuple(dataclasses.replace(o, **fields) if o.color == "red" else o for o in scene.objects)
+        return _clip(dataclasses.replace(scene, objects=objects)).frames
+
+    morphing = clip.frames.copy()
+    morphing[half:] = changed(shape="square")[half:]
+    assert _verdicts(evaluate_video(morphing, FPS, expected))["shape"] is False
+    growing = clip.frames.copy()
+    growing[half:] = changed(size="medium")[half:]
+    result = evaluate_video(growing, FPS, expected)
+    assert any(e["kind"] == "resize" for e in result["attributes"]["persistence"]["unexplained"])
 
 
 def test_shuffled_frames_fail_physics(moving):

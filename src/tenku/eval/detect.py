@@ -11,6 +11,7 @@ centroids and shape moments stay accurate for objects only a few pixels across.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -134,7 +135,21 @@ def classify_pixels(frames: np.ndarray, tolerance: float) -> np.ndarray:
     return _palette_lut(float(tolerance))[index]
 
 
-def _object_components(labels: np.ndarray, config: DetectConfig) -> dict[int, list[np.ndarray]]:
+_PALETTE_RGB = np.array([PALETTE[name] for name in COLOR_NAMES], dtype=np.float32)  # (8, 3)
+
+
+def _is_blend(color: np.ndarray, around: np.ndarray) -> bool:
+    """Whether RGB `color` lies between two of the palette colours `around` it: the seam where
+    two objects' anti-aliased edges mix (red over yellow reads as orange)."""
+    for a, b in itertools.combinations(np.unique(around), 2):
+        start, direction = _PALETTE_RGB[a], _PALETTE_RGB[b] - _PALETTE_RGB[a]
+        s = float((color - start) @ direction / (direction @ direction))
+        if 0.15 <= s <= 0.85 and np.linalg.norm(start + s * direction - color) < 30.0:
+            return True
+    return False
+
+
+def _object_components(frame: np.ndarray, labels: np.ndarray, config: DetectConfig) -> dict[int, list[np.ndarray]]:
     """Palette index -> boolean masks of the components of that colour that look like objects."""
     height, width = labels.shape
     min_area = max(4.0, config.min_area_fraction * min(height, width) ** 2)
@@ -155,9 +170,11 @@ def _object_components(labels: np.ndarray, config: DetectConfig) -> dict[int, li
             if not ndimage.binary_erosion(piece, _CROSS).any():
                 continue
             if ndimage.distance_transform_edt(np.pad(piece, 1)).max() < config.thin_max_distance:
-                ring = ndimage.binary_dilation(piece, _SQUARE) & ~piece
-                if (ring & colored[y0:y1, x0:x1]).sum() > 0.5 * ring.sum():
-                    continue  # a blended seam between two other objects
+                ring = ndimage.binary_dilation(piece, _SQUARE) & ~piece & colored[y0:y1, x0:x1]
+                if ring.sum() > 0.5 * (ndimage.binary_dilation(piece, _SQUARE) & ~piece).sum():
+                    color = np.median(frame[y0:y1, x0:x1][piece].astype(np.float32), axis=0)
+                    if _is_blend(color, labels[y0:y1, x0:x1][ring]):
+                        continue  # a thin band of blended colour between two other objects
             full = np.zeros_like(mask)
             full[y0:y1, x0:x1] = piece
             found.setdefault(int(k), []).append(full)
@@ -239,8 +256,7 @@ def _coverage(
 
 def detect_frame(frame: np.ndarray, labels: np.ndarray, index: int, config: DetectConfig) -> list[Blob]:
     """Blobs of one (H, W, 3) frame given its palette labels (H, W)."""
-    height, width = labels.shape
-    components = _object_components(labels, config)
+    components = _object_components(frame, labels, config)
     if not components:
         return []
     objects = np.zeros(labels.shape, dtype=bool)
@@ -257,38 +273,42 @@ def detect_frame(frame: np.ndarray, labels: np.ndarray, index: int, config: Dete
             by_group.setdefault(int(groups[mask][0]), []).append(mask)
         for pieces in by_group.values():
             mask = np.logical_or.reduce(pieces)
-            alpha, (x0, y0), grey = _coverage(frame, mask, labels)
-            area = float(alpha.sum())
-            h, w = alpha.shape
-            ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w]
-            cx = float((alpha * (xs + 0.5)).sum() / area)
-            cy = float((alpha * (ys + 0.5)).sum() / area)
-            on = alpha >= 0.5
-            border = (
-                (y0 == 0 and on[0].any())
-                or (x0 == 0 and on[:, 0].any())
-                or (y0 + h == height and on[-1].any())
-                or (x0 + w == width and on[:, -1].any())
-            )
-            others = objects & ~mask
-            touching = bool((ndimage.binary_dilation(mask, _SQUARE, iterations=3) & others).any())
-            rows, cols = np.nonzero(mask)
-            blobs.append(
-                Blob(
-                    frame=index,
-                    color=COLOR_NAMES[k],
-                    area=area,
-                    center=(cx, cy),
-                    bbox=(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1),
-                    touches_edge=bool(border),
-                    touches_other=touching,
-                    num_pieces=len(pieces),
-                    coverage=alpha,
-                    origin=(x0, y0),
-                    grey_on_texture=grey,
-                )
-            )
+            blobs.append(make_blob(frame, labels, mask, index, objects & ~mask, num_pieces=len(pieces)))
     return blobs
+
+
+def make_blob(
+    frame: np.ndarray, labels: np.ndarray, mask: np.ndarray, index: int, others: np.ndarray, num_pieces: int = 1
+) -> Blob:
+    """The blob of one object's pixels `mask` in a frame; `others` marks other objects' pixels."""
+    height, width = mask.shape
+    alpha, (x0, y0), grey = _coverage(frame, mask, labels)
+    area = float(alpha.sum())
+    h, w = alpha.shape
+    ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w]
+    cx = float((alpha * (xs + 0.5)).sum() / area)
+    cy = float((alpha * (ys + 0.5)).sum() / area)
+    on = alpha >= 0.5
+    border = (
+        (y0 == 0 and on[0].any())
+        or (x0 == 0 and on[:, 0].any())
+        or (y0 + h == height and on[-1].any())
+        or (x0 + w == width and on[:, -1].any())
+    )
+    rows, cols = np.nonzero(mask)
+    return Blob(
+        frame=index,
+        color=COLOR_NAMES[int(np.bincount(labels[mask].astype(np.int64) + 1).argmax()) - 1],
+        area=area,
+        center=(cx, cy),
+        bbox=(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1),
+        touches_edge=bool(border),
+        touches_other=bool((ndimage.binary_dilation(mask, _SQUARE, iterations=3) & others).any()),
+        num_pieces=num_pieces,
+        coverage=alpha,
+        origin=(x0, y0),
+        grey_on_texture=grey,
+    )
 
 
 def detect_video(frames: np.ndarray, config: DetectConfig | None = None) -> list[list[Blob]]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from tenku.eval.detect import COLOR_NAMES, DetectConfig, classify_pixels, detect_frame
 from tenku.eval.motion import MotionConfig, classify_motion
-from tenku.eval.tracks import Track, link_tracks, persistence_events
+from tenku.eval.tracks import Track, fill_gaps, link_tracks, persistence_events
 
 ATTRIBUTES: tuple[str, ...] = ("color", "shape", "size", "count", "motion", "persistence", "physics", "flicker")
 
@@ -59,6 +59,9 @@ class EvalConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     min_track_fraction: float = 0.1
     """A track is an object when seen in at least this fraction of frames (and 2 frames)."""
+    min_shape_consistency: float = 0.6
+    """A shape passes only if at least this fraction of single views agree with it (an object
+    that morphs from circle to square half-way fails even if one shape wins on average)."""
     flicker_threshold: float = 2.0
     """Largest acceptable flicker, in 8-bit luma levels (clean renders, panning textures and
     H.264 included, stay below 0.6; a +-12 level brightness jitter scores above 4)."""
@@ -66,6 +69,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if not 0 < self.min_track_fraction <= 1:
             raise ValueError(f"min_track_fraction must be in (0, 1], got {self.min_track_fraction}")
+        if not 0 <= self.min_shape_consistency <= 1:
+            raise ValueError(f"min_shape_consistency must be in [0, 1], got {self.min_shape_consistency}")
         if not self.flicker_threshold > 0:
             raise ValueError(f"flicker_threshold must be > 0, got {self.flicker_threshold}")
 
@@ -192,8 +197,9 @@ def _verdict(values: list[bool | None]) -> bool | None:
 def evaluate_video(frames: np.ndarray, fps: float, expected, config: EvalConfig | None = None) -> dict:
     """Judge one (T, H, W, 3) uint8 video against `expected` (see `as_expected`).
 
-    Returns {"attributes": {name: {"pass": bool | None, ...}}, "objects": [...], "flicker": float,
-    "size": [W, H], "num_frames": T, "fps": fps}; JSON-serialisable."""
+    Returns {"attributes": {name: {"pass": bool | None, ...}}, "objects": [...], "matched":
+    {expected index: object index}, "flicker": float, "size": [W, H], "num_frames": T, "fps"};
+    JSON-serialisable."""
     config = config or EvalConfig()
     expected = as_expected(expected)
     frames = np.asarray(frames)
@@ -202,83 +208,17 @@ def evaluate_video(frames: np.ndarray, fps: float, expected, config: EvalConfig 
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     num_frames, height, width, _ = frames.shape
-    size = (width, height)
     labels = classify_pixels(frames, config.detect.color_tolerance)  # (T, H, W)
     blobs = [detect_frame(frame, labels[t], t, config.detect) for t, frame in enumerate(frames)]
-    min_frames = max(2, math.ceil(config.min_track_fraction * num_frames))
-    tracks = [tr for tr in link_tracks(blobs, size) if len(tr.blobs) >= min(min_frames, num_frames)]
-
-    # What each track shows.
-    measured = []
+    min_frames = min(max(2, math.ceil(config.min_track_fraction * num_frames)), num_frames)
+    tracks = link_tracks(blobs, (width, height))
     for track in tracks:
-        shape = track.shape()
-        full = track.full_blobs()
-        times = np.array([b.frame for b in full], dtype=np.float64) / fps
-        centers = np.array([b.center for b in full], dtype=np.float64).reshape(-1, 2)
-        motion = classify_motion(times, centers, frame_size=size, extents=track.extents(), config=config.motion)
-        events = persistence_events(track, num_frames, blobs, size)
-        measured.append(
-            {
-                "color": track.color,
-                "shape": shape.shape,
-                "shape_margin": round(shape.margin, 3),
-                "shape_consistency": round(shape.consistency, 3),
-                "size": track.size(shape.shape, size),
-                "radius": round(track.radius(shape.shape), 2),
-                "motion": motion.motion,
-                "residual": round(motion.residual, 3),
-                "plausible": motion.plausible,
-                "motion_detail": motion.detail,
-                "speed": round(motion.speed, 2),
-                "frames": len(track.blobs),
-                "full_frames": len(full),
-                "first_frame": int(track.frames[0]),
-                "last_frame": int(track.frames[-1]),
-                "events": [{"kind": e.kind, "frame": e.frame, "cause": e.cause} for e in events],
-            }
-        )
+        fill_gaps(track, frames, labels, blobs)
+    tracks = [tr for tr in tracks if len(tr.blobs) >= min_frames]
+    measured = [_measure(track, blobs, fps, (width, height), config) for track in tracks]
     index_of = {id(tr): i for i, tr in enumerate(tracks)}
     matched = {i: index_of[id(tr)] for i, tr in _match(tracks, expected).items()}
-
-    # Judgements.
-    attributes: dict[str, dict] = {}
-    asked = {o.color for o in expected.objects if o.color is not None}
-    missing = sorted(o.color for i, o in enumerate(expected.objects) if o.required and o.color and i not in matched)
-    claimed = set(matched.values())
-    extra = sorted({m["color"] for j, m in enumerate(measured) if m["color"] not in asked and j not in claimed})
-    attributes["color"] = {
-        "pass": None if not asked else (not missing and not extra),
-        "missing": missing,
-        "unexpected": extra,
-    }
-    for name in ("shape", "size", "motion"):
-        checks = []
-        for i, obj in enumerate(expected.objects):
-            want = getattr(obj, name)
-            if want is None:
-                continue
-            if i not in matched:
-                checks.append({"object": i, "expected": want, "measured": None, "pass": False if obj.required else None})
-                continue
-            got = measured[matched[i]][name]
-            checks.append({"object": i, "expected": want, "measured": got, "pass": got == want})
-        attributes[name] = {"pass": _verdict([c["pass"] for c in checks]), "checks": checks}
-    low = sum(o.required for o in expected.objects)
-    high = len(expected.objects)
-    attributes["count"] = {
-        "pass": None if not expected.objects else low <= len(tracks) <= high,
-        "expected": low if low == high else [low, high],
-        "measured": len(tracks),
-    }
-    unexplained = [
-        {"color": m["color"], **e} for m in measured for e in m["events"] if e["cause"] is None
-    ]
-    attributes["persistence"] = {"pass": None if not tracks else not unexplained, "unexplained": unexplained}
-    judged = [m for m in measured if m["motion"] != "unknown"]
-    attributes["physics"] = {
-        "pass": None if not judged else all(m["plausible"] for m in judged),
-        "max_residual": round(max((m["residual"] for m in judged), default=0.0), 3),
-    }
+    attributes = _judge(measured, matched, expected, config)
     value = flicker(frames, _object_mask(blobs, labels.shape))
     attributes["flicker"] = {"pass": value <= config.flicker_threshold, "value": round(value, 3)}
     return {
@@ -290,3 +230,70 @@ def evaluate_video(frames: np.ndarray, fps: float, expected, config: EvalConfig 
         "num_frames": num_frames,
         "fps": float(fps),
     }
+
+
+def _measure(track: Track, blobs: list[list], fps: float, size: tuple[int, int], config: EvalConfig) -> dict:
+    """What one track shows: shape, size, motion and physics residual, persistence events."""
+    shape = track.shape()
+    full = track.full_blobs()
+    times = np.array([b.frame for b in full], dtype=np.float64) / fps
+    centers = np.array([b.center for b in full], dtype=np.float64).reshape(-1, 2)
+    motion = classify_motion(times, centers, frame_size=size, extents=track.extents(), config=config.motion)
+    events = persistence_events(track, len(blobs), blobs, size)
+    return {
+        "color": track.color,
+        "shape": shape.shape,
+        "shape_margin": round(shape.margin, 3),
+        "shape_consistency": round(shape.consistency, 3),
+        "size": track.size(shape.shape, size),
+        "radius": round(track.radius(shape.shape), 2),
+        "motion": motion.motion,
+        "residual": round(motion.residual, 3),
+        "plausible": motion.plausible,
+        "motion_detail": motion.detail,
+        "speed": round(motion.speed, 2),
+        "frames": len(track.blobs),
+        "full_frames": len(full),
+        "first_frame": int(track.frames[0]),
+        "last_frame": int(track.frames[-1]),
+        "events": [{"kind": e.kind, "frame": e.frame, "cause": e.cause} for e in events],
+    }
+
+
+def _judge(measured: list[dict], matched: dict[int, int], expected: Expected, config: EvalConfig) -> dict[str, dict]:
+    """Per-attribute verdicts (all but flicker) of measured objects against the expectation."""
+    attributes: dict[str, dict] = {}
+    asked = {o.color for o in expected.objects if o.color is not None}
+    missing = sorted(o.color for i, o in enumerate(expected.objects) if o.required and o.color and i not in matched)
+    claimed = set(matched.values())
+    extra = sorted({m["color"] for j, m in enumerate(measured) if m["color"] not in asked and j not in claimed})
+    attributes["color"] = {"pass": None if not asked else not missing and not extra, "missing": missing, "unexpected": extra}
+    for name in ("shape", "size", "motion"):
+        checks = []
+        for i, obj in enumerate(expected.objects):
+            want = getattr(obj, name)
+            if want is None:
+                continue
+            if i not in matched:
+                checks.append({"object": i, "expected": want, "measured": None, "pass": False if obj.required else None})
+                continue
+            got = measured[matched[i]][name]
+            ok = got == want
+            if name == "shape":
+                ok = ok and measured[matched[i]]["shape_consistency"] >= config.min_shape_consistency
+            checks.append({"object": i, "expected": want, "measured": got, "pass": ok})
+        attributes[name] = {"pass": _verdict([c["pass"] for c in checks]), "checks": checks}
+    low, high = sum(o.required for o in expected.objects), len(expected.objects)
+    attributes["count"] = {
+        "pass": None if not expected.objects else low <= len(measured) <= high,
+        "expected": low if low == high else [low, high],
+        "measured": len(measured),
+    }
+    unexplained = [{"color": m["color"], **e} for m in measured for e in m["events"] if e["cause"] is None]
+    attributes["persistence"] = {"pass": None if not measured else not unexplained, "unexplained": unexplained}
+    judged = [m for m in measured if m["motion"] != "unknown"]
+    attributes["physics"] = {
+        "pass": None if not judged else all(m["plausible"] for m in judged),
+        "max_residual": round(max((m["residual"] for m in judged), default=0.0), 3),
+    }
+    return attributes

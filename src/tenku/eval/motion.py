@@ -32,7 +32,7 @@ class MotionConfig:
     still_fraction: float = 0.03
     """A track whose centre stays within this fraction of min(H, W) (and 1 px) is still."""
     diagonal_ratio: float = 0.25
-    """Bouncing needs the smaller axis range to be at least this fraction of the larger."""
+    """Bouncing needs the smaller axis travel to be at least this fraction of the larger."""
     min_gravity: float = 0.5
     """Falling needs a downward acceleration of at least this many frame heights / s^2."""
     residual_fraction: float = 0.02
@@ -181,16 +181,19 @@ def _fall_curve(params: np.ndarray, t: np.ndarray) -> np.ndarray:
 def fit_falling(t: np.ndarray, y: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
     """Gravity with floor bounces fitted to heights y (px, down); returns (fitted, params).
 
-    Refined by nonlinear least squares from the best of several physical starts: g from
-    parabolas through the flights between reversals (or a few multiples of the frame
-    `height` per s^2), y0 and v0 from the first samples, the floor just below the lowest
-    point seen, and e from the rebound heights or typical values."""
+    The model is non-convex (which flight a sample belongs to is discrete), so it is refined
+    by nonlinear least squares from the best few of a grid of physical starts: g, y0 and v0
+    from a parabola through the first flight (or g from later flights, or a few multiples
+    of the frame `height` per s^2), floors at and a little below the lowest point seen (an
+    impact usually falls between two frames), and several restitutions."""
     tau = t - t[0]
     step = np.diff(y)
     noise = max(0.25, 1e-3 * float(np.ptp(y)))
     # Reversals split the samples into flights; a sample next to a reversal may be on
     # either side of the floor contact, so each flight drops its last sample.
     reversal = np.nonzero((step[:-1] > noise) & (step[1:] < -noise))[0] + 1  # floor contacts
+    rising = np.nonzero(step < -noise)[0]
+    first = int(rising[0]) if len(rising) else len(y)  # samples strictly before the first extreme
     bounds = [0, *reversal.tolist(), len(y)]
     gravities = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -198,22 +201,23 @@ def fit_falling(t: np.ndarray, y: np.ndarray, height: float) -> tuple[np.ndarray
         if len(tau[seg]) >= 3:
             gravities.append(2 * float(np.polyfit(tau[seg], y[seg], 2)[0]))
     gravities = [g for g in gravities if g > 0]
-    candidates = [float(np.median(gravities))] if gravities else []
-    candidates += [f * height for f in (1.5, 3.5, 8.0)]
-    floor = float(y.max()) + 0.5
     dt = max(float(tau[1]), 1e-9) if len(tau) > 1 else 1.0
-    starts = []
-    for g in candidates:
-        v0 = (y[1] - y[0]) / dt - 0.5 * g * dt if len(y) > 1 else 0.0
-        impact_height = (v0 * v0 + 2 * g * max(floor - y[0], 0.0)) / (2 * g)
-        restitutions = [0.6, 0.85]
-        if len(reversal):
-            rebound = floor - float(y[reversal[0] :].min())
-            if impact_height > 0 and rebound > 0:
-                restitutions.append(float(np.clip(math.sqrt(rebound / impact_height), 0.05, 0.95)))
-        starts += [np.array([y[0], v0, g, floor, e]) for e in restitutions]
-    starts.sort(key=lambda p: float(np.sum((_fall_curve(p, t) - y) ** 2)))
-    scale = max(float(np.ptp(y)), 1.0)
+    heads = []  # (y0, v0, g)
+    if first >= 3:
+        a2, a1, a0 = np.polyfit(tau[:first], y[:first], 2)
+        if a2 > 0:
+            heads.append((float(a0), float(a1), float(2 * a2)))
+    for g in ([float(np.median(gravities))] if gravities else []) + [f * height for f in (1.5, 3.5, 8.0)]:
+        heads.append((float(y[0]), float((y[1] - y[0]) / dt - 0.5 * g * dt) if len(y) > 1 else 0.0, g))
+    spread = float(np.ptp(y))
+    starts = [
+        np.array([y0, v0, g, float(y.max()) + 0.5 + below * spread, e])
+        for y0, v0, g in heads
+        for below in (0.0, 0.02, 0.05, 0.1)
+        for e in (0.5, 0.65, 0.8, 0.9)
+    ]
+    starts.sort(key=lambda q: float(np.sum((_fall_curve(q, t) - y) ** 2)))
+    scale = max(spread, 1.0)
     best = None
     for start in starts[:3]:
         fit = least_squares(
@@ -272,8 +276,9 @@ def classify_motion(
         fall = np.stack([np.full_like(fall_y, p[:, 0].mean()), fall_y], axis=-1)
         if g >= config.min_gravity and _rms(fall - p) < 0.5 * _rms(linear - p):
             return result("falling", fall, f"g={g:.2f} H/s^2")
-    diagonal = min(span_x, span_y) >= config.diagonal_ratio * max(span_x, span_y)
-    if diagonal:
+    # Distance travelled per axis, not the range: a reflection folds the range but not the travel.
+    travel = np.maximum(np.abs(np.diff(p, axis=0)) - noise, 0.0).sum(axis=0)  # (2,)
+    if travel.min() >= config.diagonal_ratio * travel.max():
         left, right, up, down = extents
         reflect_x, walls_x = fit_reflecting(t, p[:, 0], noise, (left, width - right))
         reflect_y, walls_y = fit_reflecting(t, p[:, 1], noise, (up, height - down))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from tenku.eval.detect import Blob
+from tenku.eval.detect import COLOR_NAMES, Blob, make_blob
 from tenku.eval.shapes import SHAPE_AREAS, classify_by_templates, classify_shape, shape_features, template_costs
 
 # Half-extent / min(H, W) of the world's sizes; the classifier splits at geometric midpoints.
@@ -169,6 +169,39 @@ def link_tracks(blobs_per_frame: list[list[Blob]], frame_size: tuple[int, int], 
                     active.append(track)
                     tracks.append(track)
     return tracks
+
+
+def fill_gaps(
+    track: Track, frames: np.ndarray, labels: np.ndarray, blobs_per_frame: list[list[Blob]], max_gap: int = 2
+) -> None:
+    """Look again for the object in short gaps of its track, without the thickness test: an
+    object a few pixels across can fail it at some sub-pixel positions. A frame is filled only
+    when pixels of the object's colour near the interpolated position add up to at least half
+    its area, so an object that really blinks out still leaves a gap."""
+    k = COLOR_NAMES.index(track.color)
+    reference = track.reference_area()
+    found = []
+    for before, after in zip(track.blobs[:-1], track.blobs[1:]):
+        if not 1 < after.frame - before.frame <= max_gap + 1:
+            continue
+        for j in range(before.frame + 1, after.frame):
+            w = (j - before.frame) / (after.frame - before.frame)
+            center = (1 - w) * np.array(before.center) + w * np.array(after.center)
+            x0, y0, x1, y1 = before.bbox
+            half = 0.5 * max(x1 - x0, y1 - y0) + 2
+            height, width = labels[j].shape
+            rows = slice(max(int(center[1] - half), 0), min(int(center[1] + half) + 1, height))
+            cols = slice(max(int(center[0] - half), 0), min(int(center[0] + half) + 1, width))
+            mask = np.zeros((height, width), dtype=bool)
+            mask[rows, cols] = labels[j][rows, cols] == k
+            if mask.sum() < max(3.0, 0.4 * reference):
+                continue
+            blob = make_blob(frames[j], labels[j], mask, j, (labels[j] >= 0) & (labels[j] != k))
+            if blob.area >= 0.5 * reference:
+                found.append(blob)
+                blobs_per_frame[j].append(blob)
+    if found:
+        track.blobs = sorted(track.blobs + found, key=lambda b: b.frame)
 
 
 @dataclass(frozen=True)
