@@ -106,8 +106,9 @@ def fit_reflecting(
     u = u0 + v t and each reflection at wall w maps x -> 2w - x; that is linear least squares.
     The sample at each reversal could lie on either side of the wall contact: all choices
     are tried (few reversals fit in a clip) and the best kept. Reversals hidden in a gap of
-    the track are invisible to that; so, given where the `walls` should be, the folded model
-    x = fold(u0 + v t, lo, hi) is also fitted directly and the better fit kept."""
+    the track are invisible to that; so, given where the `walls` are (where the object
+    touches the frame edges), x = fold(u0 + v t, lo, hi) is also fitted for (u0, v) and the
+    better fit kept."""
     turns = _turns(x, noise)
     best: tuple[float, np.ndarray, list[float]] = (float(np.sum((fit_linear(t, x) - x) ** 2)), fit_linear(t, x), [])
     options = turns if len(turns) <= 8 else [(turn[len(turn) // 2],) for turn in turns]
@@ -132,18 +133,18 @@ def fit_reflecting(
         if error < best[0]:
             best = (error, fitted, [float(w) for w in coef[2:]])
     if walls is not None and walls[1] - walls[0] > 1.0 and len(t) >= 4:
+        lo, hi = walls
         steps = np.diff(x) / np.maximum(np.diff(t), 1e-9)
-        speed = float(np.median(np.abs(steps)))
-        v0 = speed * (np.sign(steps[0]) or 1.0)
-        start = np.array([x[0] - v0 * t[0], v0, walls[0], walls[1]])
-        fit = least_squares(lambda q: fold(q[0] + q[1] * t, q[2], q[3]) - x, start, method="trf", max_nfev=200)
-        u0, v, lo, hi = fit.x
+        v0 = float(np.median(np.abs(steps))) * (np.sign(steps[0]) or 1.0)
+        start = np.array([x[0] - v0 * t[0], v0])
+        fit = least_squares(lambda q: fold(q[0] + q[1] * t, lo, hi) - x, start, method="trf", max_nfev=200)
+        u0, v = fit.x
         fitted = fold(u0 + v * t, lo, hi)
         error = float(np.sum((fitted - x) ** 2))
-        if error < best[0] and hi - lo > 1.0:
+        if error < best[0]:
             # Reflections happen where the unfolded path crosses lo + n (hi - lo).
-            ends = sorted(((u0 + v * t[0] - lo) / (hi - lo), (u0 + v * t[-1] - lo) / (hi - lo)))
-            crossings = range(math.floor(ends[0]) + 1, math.ceil(ends[1]))
+            index = np.floor((u0 + v * t - lo) / (hi - lo)).astype(int)  # (N,) fold index per sample
+            crossings = [n for a, b in zip(index[:-1], index[1:]) for n in range(min(a, b) + 1, max(a, b) + 1)]
             best = (error, fitted, [float(lo if n % 2 == 0 else hi) for n in crossings])
     return best[1], best[2]
 

@@ -54,8 +54,8 @@ class Track:
         return np.array([b.area for b in self.blobs], dtype=np.float64)
 
     def reference_area(self) -> float:
-        """The object's full area: a high percentile over frames where nothing can cut it
-        (compression noise makes the maximum biased), else the largest area seen."""
+        """The object's full area: the upper quartile over frames where nothing can cut it
+        (the maximum is inflated by compression noise), else the largest area seen."""
         clear = [b.area for b in self.blobs if not b.touches_edge and not b.touches_other]
         if len(clear) >= 3:
             return float(np.percentile(clear, 75))
@@ -64,13 +64,15 @@ class Track:
     def visible_fraction(self) -> np.ndarray:
         return np.minimum(self.areas / max(self.reference_area(), 1e-9), 1.0)
 
-    def full_blobs(self) -> list[Blob]:
-        """Blobs where the whole object is visible: not cut by an edge or another object."""
+    def full_blobs(self, touching_fraction: float = 0.95) -> list[Blob]:
+        """Blobs where the whole object is visible: not cut by an edge or hidden by another
+        object. Next to another object, whose blended rim makes the area uncertain, at least
+        `touching_fraction` of the reference area must be seen."""
         fraction = self.visible_fraction()
         return [
             b
             for b, f in zip(self.blobs, fraction)
-            if f >= FULL_FRACTION and (not b.touches_other or f >= 0.95) and (not b.touches_edge or f >= 0.95)
+            if f >= FULL_FRACTION and (not b.touches_other or f >= touching_fraction) and (not b.touches_edge or f >= 0.95)
         ]
 
     def extents(self) -> tuple[float, float, float, float]:
@@ -92,8 +94,10 @@ class Track:
         """The object's shape from up to 16 views spread over the clip: area-weighted mean
         moment features, or summed template costs for a grey object on a grey texture."""
         full_blobs = self.full_blobs()
-        # Unobstructed views first: a neighbour's blended rim is the largest source of error.
-        blobs = [b for b in full_blobs if not b.touches_other and not b.touches_edge] or full_blobs
+        # Unobstructed views first: a neighbour's blended rim is the largest source of error;
+        # an object that always touches another is judged on its most complete views.
+        clear = [b for b in full_blobs if not b.touches_other and not b.touches_edge]
+        blobs = clear if len(clear) >= 3 else self.full_blobs(touching_fraction=FULL_FRACTION)
         if not full_blobs:
             blobs = sorted(self.blobs, key=lambda b: -b.area)[:3]
         blobs = [blobs[i] for i in np.unique(np.linspace(0, len(blobs) - 1, 16).round().astype(int))]
