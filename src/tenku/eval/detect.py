@@ -1,12 +1,13 @@
 """Pixel-only object detection: palette classification, per-colour blobs, soft coverage.
 
-Every frame is read as an image and nothing else: pixels are assigned to the nearest of the
-eight palette colours in CIELAB when they are within a tolerance (Delta E 1976), blobs are the
-connected components that survive a thin-structure test (anti-aliased edges and the blended
-seam between two touching objects are one or two pixels wide; real objects are thicker), and
-each blob gets a soft coverage map (alpha in [0, 1] per pixel, from projecting the pixel onto
-the line between the local background colour and the blob's own colour) so that areas,
-centroids and shape moments stay accurate for objects only a few pixels across.
+Every frame is read as an image and nothing else. Pixels are assigned to the nearest of the
+eight palette colours in CIELAB when within a tolerance (Delta E 1976). Blobs are connected
+components with an interior (a pixel whose four neighbours share its colour: anti-aliased
+edges are one pixel wide) that are not a blended seam (a thin band whose colour mixes the
+two objects it lies between: red over yellow reads as orange). Each blob gets a soft
+coverage map, alpha in [0, 1] per pixel, by linear unmixing of the pixel into the blob's
+colour, the local backdrop (and its texture direction) and any neighbouring object's colour,
+so areas, centroids and shape moments stay accurate for objects a few pixels across.
 """
 
 from __future__ import annotations
@@ -47,14 +48,25 @@ class DetectConfig:
     """Smallest blob area as a fraction of min(H, W)^2 (a small object, radius 0.07 min(H, W),
     covers 0.015); smaller specks are noise or an object almost gone through an edge."""
     thin_max_distance: float = 2.5
-    """A component whose deepest pixel is closer than this to its boundary is a band, not an
-    object, when most of its boundary touches other objects (a blended seam)."""
+    """A component whose deepest pixel is closer than this to its boundary, whose boundary
+    mostly touches other palette colours and whose colour is a blend of two of them, is a
+    seam between two objects, not an object."""
 
     def __post_init__(self) -> None:
         if not 0 < self.color_tolerance < 100:
             raise ValueError(f"color_tolerance must be in (0, 100), got {self.color_tolerance}")
         if not 0 <= self.min_area_fraction < 0.5:
             raise ValueError(f"min_area_fraction must be in [0, 0.5), got {self.min_area_fraction}")
+
+
+@dataclass(frozen=True)
+class GreyOnTexture:
+    """What the template shape classifier needs when coverage cannot be unmixed."""
+
+    luma: np.ndarray  # (h, w) window luma
+    valid: np.ndarray  # (h, w) pixels not belonging to another object
+    tones: tuple[float, float]  # dark and light backdrop luma
+    color: float  # the object's luma
 
 
 @dataclass(kw_only=True)
@@ -80,16 +92,6 @@ class Blob:
     """(x, y) of the coverage window's top-left pixel."""
     grey_on_texture: GreyOnTexture | None = field(default=None, repr=False)
     """Set when coverage is ambiguous: a grey/white object on a grey two-tone texture."""
-
-
-@dataclass(frozen=True)
-class GreyOnTexture:
-    """What the template shape classifier needs when coverage cannot be unmixed."""
-
-    luma: np.ndarray  # (h, w) window luma
-    valid: np.ndarray  # (h, w) pixels not belonging to another object
-    tones: tuple[float, float]  # dark and light backdrop luma
-    color: float  # the object's luma
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -241,9 +241,10 @@ def _cause(track: Track, i: int, direction: int, blobs_per_frame: list[list[Blob
     if blob.touches_other and track.visible_fraction()[i] < 0.9:
         return "occluded"  # partly hidden by a neighbour as it goes: emerging or disappearing
     # Hidden by another object large enough to cover it, and within the object's reach in one
-    # frame (its last step; a bounce can turn it around, so not just where it was heading).
+    # frame: twice its last step in any direction (a floor bounce turns a fall around at a
+    # speed the last step underestimates), not just where it was heading.
     x0, y0, x1, y1 = blob.bbox
-    reach = 0.5 * max(x1 - x0, y1 - y0) + float(np.linalg.norm(step))
+    reach = 0.5 * max(x1 - x0, y1 - y0) + 2.0 * float(np.linalg.norm(step)) + 1.0
     unseen = blob.frame + direction
     if 0 <= unseen < len(blobs_per_frame):
         center = np.array(blob.center)
