@@ -141,7 +141,7 @@ def test_training_resumes_exactly(tmp_path, monkeypatch):
 
     # Two steps, stop (checkpoint), then resume to four.
     config = _tiny_train_config(tmp_path / "b", 4)
-    config.max_minutes = 0.0
+    config.stop_at_step = 1
     train_vae(config, footage, stills, progress=False)
     state = json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 1

@@ -41,7 +41,10 @@ class VAETrainConfig:
     checkpoint_minutes: float = 3.0
     validate_every: int = 500
     max_minutes: float | None = None
-    """Stop (after checkpointing) when this much wall time has passed in this process."""
+    """Training-time budget: the learning rate anneals over it and the run finishes when it is
+    spent (counted across resumed sessions), even before `steps`."""
+    stop_at_step: int | None = None
+    """Checkpoint and exit at this step without finishing (to split a run); rerun to resume."""
     threads: int | None = None
     stats_batches: int = 24
     """Batches used to measure the latent normalisation statistics at the end."""
@@ -55,10 +58,15 @@ class VAETrainConfig:
             raise ValueError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
 
 
-def learning_rate(config: VAETrainConfig, step: int) -> float:
+def learning_rate(config: VAETrainConfig, step: int, train_seconds: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay over `steps`, or over `max_minutes` of training time if
+    that comes first (so a time-boxed run still ends annealed; such a run depends on the machine's
+    speed, a step-boxed one does not)."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    if config.max_minutes:
+        progress = max(progress, train_seconds / (config.max_minutes * 60))
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
@@ -73,7 +81,8 @@ def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean:
 
 def validation_clips(num_world: int = 8) -> dict[str, torch.Tensor]:
     """Held-out clips: world renders from the test split and the first 17 frames of carphone."""
-    from tenku.world import render, sample_scene
+    from tenku.world.render import render
+    from tenku.world.scene import sample_scene
 
     world = [render(sample_scene(i, seconds=2.0, split="test"), 64, 64, 17, 8.0).frames for i in range(num_world)]
     clips = {"world": torch.stack([to_tensor(f) for f in world])}
@@ -138,9 +147,9 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
 
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress,
                desc="train vae", dynamic_ncols=True)
-    step = start
+    step = start - 1
     for step in bar:
-        lr = learning_rate(config, step)
+        lr = learning_rate(config, step, elapsed_before + time.time() - began)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = batches.batch(step)
@@ -171,13 +180,16 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
         if time.time() - last_save > config.checkpoint_minutes * 60:
             checkpoint(step + 1)
             last_save = time.time()
-        if config.max_minutes is not None and time.time() - began > config.max_minutes * 60:
+        if config.stop_at_step is not None and step + 1 >= config.stop_at_step:
             checkpoint(step + 1)
-            bar.write(f"stopping at step {step + 1}: --max-minutes {config.max_minutes} reached; rerun to resume")
             writer.close()
             return ckpt_dir
-    checkpoint(config.steps)
+        if config.max_minutes is not None and elapsed_before + time.time() - began > config.max_minutes * 60:
+            break
+    checkpoint(step + 1)
     writer.close()
+    if step + 1 < config.steps:
+        bar.write(f"stopped at step {step + 1}: {config.max_minutes} minutes of training reached")
     return finalize(model, batches, config, out)
 
 

@@ -1,0 +1,175 @@
+"""The shipped text-to-video model on held-out world prompts, scored by `tenku eval` from pixels,
+plus generation wall time and the DiT's achieved FLOP/s while sampling and training, as a
+fraction of this machine's bf16 matmul rate measured in the same run.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/dit_benchmark.py [--model DIR] [--num 64] [--out FILE.json]
+
+Prompts come from world scenes of the *test* split (seeds never used in training), one sample
+each: canonical phrasing at 64x64, paraphrased phrasing (held-out sentence forms and synonyms)
+at 64x64, and canonical phrasing at 112x64 and 64x112. Clips are 2 s at 8 fps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dit_flops import bf16_matmul_peak, forward_flops  # noqa: E402
+
+ATTRIBUTES = ("color", "shape", "motion", "count", "persistence", "physics", "flicker")
+
+
+def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: float, out_dir: Path | None) -> dict:
+    from tenku.eval import evaluate_video
+    from tenku.io import write_video
+    from tenku.world import parse_prompt
+
+    passes: dict[str, list[bool]] = {a: [] for a in ATTRIBUTES}
+    rows = []
+    for i, prompt in enumerate(prompts):
+        frames = pipeline.generate(prompt, seconds=seconds, size=size, seed=i)
+        result = evaluate_video(frames, pipeline.config.fps, parse_prompt(prompt))
+        if out_dir is not None:
+            write_video(out_dir / f"{size[0]}x{size[1]}_{i:03d}.mp4", frames, pipeline.config.fps)
+        for name in ATTRIBUTES:
+            verdict = result["attributes"][name]["pass"]
+            if verdict is not None:
+                passes[name].append(bool(verdict))
+        rows.append({"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES}})
+    return {"rates": {a: (float(np.mean(v)) if v else None) for a, v in passes.items()},
+            "judged": {a: len(v) for a, v in passes.items()}, "samples": rows}
+
+
+def held_out_prompts(num: int, paraphrase: bool) -> list[str]:
+    from tenku.world import canonical_caption, paraphrase_prompt, sample_scene
+
+    prompts = []
+    for i in range(num):
+        scene = sample_scene(i, seconds=2.0, split="test")
+        prompts.append(paraphrase_prompt(scene, np.random.default_rng([7, i])) if paraphrase else canonical_caption(scene))
+    return prompts
+
+
+def generate_wall_time(model: str | None) -> float:
+    """`tenku generate` of a 2 s 64x64 clip at default settings, as a user runs it (new process,
+    model loading included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "tenku", "generate", "a red ball bouncing on a black background",
+                   "-o", f"{tmp}/clip.mp4"] + (["--model", model] if model else [])
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def sampling_flops(pipeline) -> dict:
+    """Achieved DiT FLOP/s during sampling of a 2 s 64x64 clip (CFG doubles the batch)."""
+    latent = (5, 8, 8)
+    config = pipeline.dit.config
+    tokens = latent[0] * (latent[1] // config.patch_size[1]) * (latent[2] // config.patch_size[2])
+    steps = pipeline.config.steps
+    text, _ = pipeline.text_encoder.encode(["a red ball bouncing on a black background"])
+    calls = []
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        out = original(*args, **kwargs)
+        calls.append(time.perf_counter() - start)
+        return out
+
+    original = pipeline.dit.forward
+    pipeline.dit.forward = timed
+    try:
+        pipeline.sample_latents("a red ball bouncing on a black background", latent, steps=steps)
+    finally:
+        pipeline.dit.forward = original
+    flops = 2 * forward_flops(config, tokens, text.shape[1]) * len(calls)  # cond + uncond halves
+    seconds = sum(calls)
+    return {"dit_seconds": seconds, "calls": len(calls), "flops": flops, "flop_per_s": flops / seconds}
+
+
+def training_flops(pipeline, batch: int = 8, repeats: int = 3) -> dict:
+    """Achieved FLOP/s of a bf16 training step (forward + backward + AdamW) at the 2 s 64x64 bucket."""
+    from tenku.dit import DiT
+
+    config = pipeline.dit.config
+    model = DiT(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    latent = (5, 8, 8)
+    tokens = latent[0] * (latent[1] // config.patch_size[1]) * (latent[2] // config.patch_size[2])
+    x = torch.randn(batch, config.in_channels, *latent)
+    text = torch.randn(batch, 16, config.text_dim)
+    mask = torch.ones(batch, 16, dtype=torch.bool)
+    t = torch.rand(batch)
+    durations = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            v = model(x, t, text, mask, cond=torch.zeros_like(x), cond_mask=torch.zeros(batch, latent[0]))
+        v.float().square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i:
+            durations.append(time.perf_counter() - start)
+    seconds = float(np.median(durations))
+    flops = 3 * forward_flops(config, tokens, 16) * batch
+    return {"step_seconds": seconds, "batch": batch, "tokens_per_sample": tokens, "flop_per_s": flops / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--num", type=int, default=64, help="prompts per set at 64x64")
+    parser.add_argument("--num-aspect", type=int, default=32, help="prompts per non-square size")
+    parser.add_argument("--out", default=None, help="write the JSON report here")
+    parser.add_argument("--videos", default=None, help="also write every sample to this folder")
+    args = parser.parse_args()
+    from tenku.pipeline import Pipeline
+
+    torch.set_num_threads(2)
+    videos = Path(args.videos) if args.videos else None
+    if videos:
+        videos.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    pipeline = Pipeline.from_pretrained(args.model)
+    report = {"model": args.model or "shipped", "steps": pipeline.config.steps, "guidance": pipeline.config.guidance}
+    canonical = held_out_prompts(args.num, paraphrase=False)
+    report["canonical_64x64"] = score_set(pipeline, canonical, (64, 64), 2.0, videos)
+    report["paraphrased_64x64"] = score_set(pipeline, held_out_prompts(args.num, paraphrase=True), (64, 64), 2.0, None)
+    for size in [(112, 64), (64, 112)]:
+        report[f"canonical_{size[0]}x{size[1]}"] = score_set(pipeline, canonical[: args.num_aspect], size, 2.0, videos)
+    report["peak_bf16_matmul_flop_per_s"] = bf16_matmul_peak()
+    report["sampling"] = sampling_flops(pipeline)
+    report["training"] = training_flops(pipeline)
+    report["generate_2s_64x64_wall_seconds"] = generate_wall_time(args.model)
+    report["benchmark_minutes"] = (time.time() - started) / 60
+    peak = report["peak_bf16_matmul_flop_per_s"]
+
+    print("| set | n | colour | shape | direction | count | persistence | physics | flicker |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key in [k for k in report if k.startswith(("canonical", "paraphrased"))]:
+        r = report[key]["rates"]
+        cells = " | ".join("n/a" if r[a] is None else f"{100 * r[a]:.0f}%" for a in ATTRIBUTES)
+        print(f"| {key} | {len(report[key]['samples'])} | {cells} |")
+    s, t = report["sampling"], report["training"]
+    print(f"\n`tenku generate` 2 s 64x64, default settings, model loading included: "
+          f"{report['generate_2s_64x64_wall_seconds']:.1f} s wall")
+    print(f"bf16 matmul peak measured in this run: {peak / 1e9:.0f} GFLOP/s")
+    print(f"DiT sampling: {s['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * s['flop_per_s'] / peak:.1f}% of peak "
+          f"({s['calls']} calls, {s['dit_seconds']:.2f} s)")
+    print(f"DiT training step (batch {t['batch']} x {t['tokens_per_sample']} tokens): {t['step_seconds']:.2f} s, "
+          f"{t['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * t['flop_per_s'] / peak:.1f}% of peak")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
