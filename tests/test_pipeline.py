@@ -115,7 +115,7 @@ def _tiny_config(out, vae_dir, steps):
 def test_dit_training_resumes_exactly_and_exports(tmp_path, tiny_vae_dir):
     straight = train_dit(_tiny_config(tmp_path / "a", tiny_vae_dir, 3), progress=False)
     config = _tiny_config(tmp_path / "b", tiny_vae_dir, 3)
-    config.max_minutes = 0.0
+    config.stop_at_step = 1
     train_dit(config, progress=False)
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 1
     resumed = train_dit(_tiny_config(tmp_path / "b", tiny_vae_dir, 3), progress=False)

@@ -45,7 +45,7 @@ def add_generate_commands(commands: argparse._SubParsersAction, train_commands: 
     train.add_argument("--out", default=None, help="output directory (default runs/dit)")
     train.add_argument("--vae", default=None, help="VAE directory (default: the shipped VAE)")
     train.add_argument("--steps", type=int, default=None)
-    train.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time; rerun to resume")
+    train.add_argument("--max-minutes", type=float, default=None, help="training-time budget in minutes: the learning rate anneals over it, then the run finishes")
     train.add_argument("--threads", type=int, default=None)
     train.set_defaults(handler=_train)
 

@@ -82,7 +82,14 @@ class DiTTrainConfig:
     """Generate held-out samples with the EMA weights and score them with `tenku eval` this often."""
     num_eval_samples: int = 16
     max_minutes: float | None = None
+    """Training-time budget: the learning rate anneals over it and the run finishes when it is
+    spent (counted across resumed sessions), even before `steps`."""
+    stop_at_step: int | None = None
+    """Checkpoint and exit at this step without finishing (to split a run); rerun to resume."""
     threads: int | None = None
+    """Threads for the transformer; the data worker (rendering, VAE, text encoder) uses one more core."""
+    data_workers: int = 1
+    """Processes preparing batches ahead of the optimiser (0: in the training process)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -155,10 +162,29 @@ class WorldLatentBatches:
         return {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
 
 
-def learning_rate(config: DiTTrainConfig, step: int) -> float:
+class StepStream(torch.utils.data.IterableDataset):
+    """Batches for steps start, start + 1, ... with their text encodings, made in a worker process
+    while the transformer trains on the previous one (the two cores work in parallel)."""
+
+    def __init__(self, batches: WorldLatentBatches, text_encoder, start: int, stop: int):
+        super().__init__()
+        self.batches, self.text_encoder, self.start, self.stop = batches, text_encoder, start, stop
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            batch = self.batches.batch(step)
+            batch["text"], batch["text_mask"] = self.text_encoder.encode(batch["texts"])
+            batch["step"] = step
+            yield batch
+
+
+def learning_rate(config: DiTTrainConfig, step: int, train_seconds: float = 0.0) -> float:
+    """Warm-up, then cosine decay over `steps` or over `max_minutes` of training, whichever ends first."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    if config.max_minutes:
+        progress = min(1.0, max(progress, train_seconds / (config.max_minutes * 60)))
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -224,15 +250,19 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
                                                         "train_seconds": seconds_before + time.time() - began})
 
     model.train()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress,
-               desc="train dit", dynamic_ncols=True)
-    for step in bar:
-        lr = learning_rate(config, step)
+    stream = torch.utils.data.DataLoader(
+        StepStream(batches, text_encoder, start, config.steps), batch_size=None, num_workers=config.data_workers,
+        prefetch_factor=2 if config.data_workers else None, worker_init_fn=_single_thread_worker,
+        generator=torch.Generator().manual_seed(config.seed),  # leaves the global RNG (noise, t) untouched
+    )
+    bar = tqdm(stream, initial=start, total=config.steps, disable=not progress, desc="train dit", dynamic_ncols=True)
+    step = start - 1
+    for batch in bar:
+        step = batch["step"]
+        lr = learning_rate(config, step, seconds_before + time.time() - began)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = batches.batch(step)
-        text, text_mask = text_encoder.encode(batch["texts"])
-        loss = training_step(model, config.flow, batch, text, text_mask, config.bf16)
+        loss = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], config.bf16)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
@@ -258,16 +288,22 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         if time.time() - last_save > config.checkpoint_minutes * 60:
             checkpoint(step + 1)
             last_save = time.time()
-        if config.max_minutes is not None and time.time() - began > config.max_minutes * 60:
+        if config.stop_at_step is not None and step + 1 >= config.stop_at_step:
             checkpoint(step + 1)
-            bar.write(f"stopping at step {step + 1}: --max-minutes {config.max_minutes} reached; rerun to resume")
             writer.close()
             return ckpt_dir
-    checkpoint(config.steps)
+        if config.max_minutes is not None and seconds_before + time.time() - began > config.max_minutes * 60:
+            bar.write(f"stopped at step {step + 1}: {config.max_minutes} minutes of training reached")
+            break
+    checkpoint(step + 1)
     writer.close()
     final = out / "final"
     export_pipeline(ema, vae, text_encoder, config, final)
     return final
+
+
+def _single_thread_worker(_: int) -> None:
+    torch.set_num_threads(1)
 
 
 def export_pipeline(ema: DiT, vae, text_encoder, config: DiTTrainConfig, directory: Path):

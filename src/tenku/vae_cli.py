@@ -22,7 +22,7 @@ def add_vae_commands(commands: argparse._SubParsersAction, train_commands: argpa
     train.add_argument("--out", default=None, help="output directory (default runs/vae)")
     train.add_argument("--steps", type=int, default=None)
     train.add_argument("--latent-channels", type=int, default=None, choices=[4, 8, 16])
-    train.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time; rerun to resume")
+    train.add_argument("--max-minutes", type=float, default=None, help="training-time budget in minutes: the learning rate anneals over it, then the run finishes")
     train.add_argument("--threads", type=int, default=None)
     train.add_argument("--seed", type=int, default=None)
     train.set_defaults(handler=_train)
