@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tenku.eval import evaluate_video, expected_from_prompt, expected_from_truth, run_selftest
+from tenku.eval import evaluate_video, expected_from_truth, run_selftest
 from tenku.eval.detect import PALETTE, detect_video
 from tenku.eval.motion import classify_motion
 from tenku.eval.tracks import Track
@@ -21,7 +21,15 @@ def _clip(scene: Scene, width: int = 64, height: int = 64, seconds: float = 2.0)
     return render(scene, width, height, num_frames_for(seconds, FPS), FPS)
 
 
-def _one(shape="circle", size="medium", motion="still", color="red", position=(0.5, 0.5), velocity=(0.0, 0.0), background="black"):
+def _one(
+    shape="circle",
+    size="medium",
+    motion="still",
+    color="red",
+    position=(0.5, 0.5),
+    velocity=(0.0, 0.0),
+    background="black",
+):
     obj = WorldObject(color=color, shape=shape, size=size, motion=motion, position=position, velocity=velocity, depth=0)
     return Scene(objects=(obj,), background=background)
 
@@ -44,9 +52,16 @@ def test_shape_classifier_on_clean_renders(shape, side):
     sizes = ["medium", "large"] if side == 32 else ["small", "medium", "large"]
     for size in sizes:
         # White on a grey checker is the hard case: coverage and backdrop are both grey.
-        for color, background in (("red", "black"), ("blue", "checkered"), ("white", "checkered"), ("white", "dark gray")):
+        for color, background in (
+            ("red", "black"),
+            ("blue", "checkered"),
+            ("white", "checkered"),
+            ("white", "dark gray"),
+        ):
             position = tuple(0.5 + rng.uniform(-0.05, 0.05, size=2))
-            clip = _clip(_one(shape, size, color=color, position=position, background=background), side, side, seconds=0.0)
+            clip = _clip(
+                _one(shape, size, color=color, position=position, background=background), side, side, seconds=0.0
+            )
             (blob,) = detect_video(clip.frames)[0]
             track = Track(color=color, blobs=[blob])
             assert track.shape().shape == shape, (size, color, background)
@@ -57,8 +72,12 @@ def test_shape_classifier_on_clean_renders(shape, side):
 
 def test_blended_seam_between_objects_is_not_an_object():
     # Red over yellow blends to orange along the seam; orange must not be reported.
-    red = WorldObject(color="red", shape="square", size="large", motion="still", position=(0.45, 0.5), velocity=(0, 0), depth=0)
-    yellow = WorldObject(color="yellow", shape="circle", size="large", motion="still", position=(0.6, 0.5), velocity=(0, 0), depth=1)
+    red = WorldObject(
+        color="red", shape="square", size="large", motion="still", position=(0.45, 0.5), velocity=(0, 0), depth=0
+    )
+    yellow = WorldObject(
+        color="yellow", shape="circle", size="large", motion="still", position=(0.6, 0.5), velocity=(0, 0), depth=1
+    )
     clip = _clip(Scene(objects=(red, yellow), background="dark gray"), 64, 64, seconds=0.0)
     colors = sorted(b.color for b in detect_video(clip.frames)[0])
     assert colors == ["red", "yellow"]
@@ -72,8 +91,13 @@ def test_motion_classifier_on_exact_trajectories(motion):
     velocity = {"left": (-0.2, 0), "right": (0.2, 0), "up": (0, -0.2), "down": (0, 0.2), "bouncing": (0.4, -0.35)}
     start = {"falling": (0.5, 0.2), "up": (0.5, 0.8), "down": (0.5, 0.2), "left": (0.8, 0.5), "right": (0.2, 0.5)}
     obj = WorldObject(
-        color="red", shape="circle", size="medium", motion=motion,
-        position=start.get(motion, (0.5, 0.5)), velocity=velocity.get(motion, (0.0, 0.0)), depth=0,
+        color="red",
+        shape="circle",
+        size="medium",
+        motion=motion,
+        position=start.get(motion, (0.5, 0.5)),
+        velocity=velocity.get(motion, (0.0, 0.0)),
+        depth=0,
     )
     times = np.arange(33) / FPS
     centers = trajectory(obj, times, 64, 64)[0] * 64  # (T, 2) px
@@ -152,7 +176,8 @@ def test_uniform_noise_fails_color_count_shape(moving):
 def test_wrong_colour_fails_color(moving):
     scene, _, expected = moving
     swapped = dataclasses.replace(
-        scene, objects=tuple(dataclasses.replace(o, color="green" if o.color == "red" else o.color) for o in scene.objects)
+        scene,
+        objects=tuple(dataclasses.replace(o, color="green" if o.color == "red" else o.color) for o in scene.objects),
     )
     verdicts = _verdicts(evaluate_video(_clip(swapped).frames, FPS, expected))
     assert verdicts["color"] is False
@@ -167,12 +192,17 @@ def test_object_vanishing_mid_clip_fails_persistence(moving):
     frames[half:] = _clip(without).frames[half:]
     result = evaluate_video(frames, FPS, expected)
     assert result["attributes"]["persistence"]["pass"] is False
-    assert any(e["color"] == "red" and e["kind"] == "vanish" for e in result["attributes"]["persistence"]["unexplained"])
+    assert any(
+        e["color"] == "red" and e["kind"] == "vanish" for e in result["attributes"]["persistence"]["unexplained"]
+    )
     # Blinking out for two frames in open view is caught too.
     blinking = clip.frames.copy()
     blinking[half : half + 2] = _clip(without).frames[half : half + 2]
     unexplained = evaluate_video(blinking, FPS, expected)["attributes"]["persistence"]["unexplained"]
-    assert [(e["kind"], e["frame"]) for e in unexplained if e["color"] == "red"] == [("vanish", half - 1), ("appear", half + 2)]
+    assert [(e["kind"], e["frame"]) for e in unexplained if e["color"] == "red"] == [
+        ("vanish", half - 1),
+        ("appear", half + 2),
+    ]
 
 
 def test_teleport_fails_physics_and_persistence(moving):
@@ -180,7 +210,9 @@ def test_teleport_fails_physics_and_persistence(moving):
     jumped = dataclasses.replace(
         scene,
         objects=tuple(
-            dataclasses.replace(o, position=(o.position[0], (o.position[1] + 0.45) % 0.8 + 0.1)) if o.color == "red" else o
+            dataclasses.replace(o, position=(o.position[0], (o.position[1] + 0.45) % 0.8 + 0.1))
+            if o.color == "red"
+            else o
             for o in scene.objects
         ),
     )
@@ -206,7 +238,9 @@ def test_flickering_frames_fail_flicker(moving):
 
 def test_duplicate_object_fails_count(moving):
     scene, clip, expected = moving
-    extra = WorldObject(color="red", shape="circle", size="small", motion="still", position=(0.2, 0.85), velocity=(0, 0), depth=2)
+    extra = WorldObject(
+        color="red", shape="circle", size="small", motion="still", position=(0.2, 0.85), velocity=(0, 0), depth=2
+    )
     doubled = dataclasses.replace(scene, objects=(*scene.objects, dataclasses.replace(extra, color="white")))
     frames = _clip(doubled).frames
     # Repaint the extra (white) object red: two red objects where one was asked for.
@@ -247,7 +281,25 @@ def test_cli_on_a_rendered_directory(tmp_path, capsys):
     from tenku.cli import main
 
     clips = tmp_path / "clips"
-    assert main(["world", "render", "--num", "3", "--out", str(clips), "--size", "64x64", "--seconds", "1", "--split", "test"]) == 0
+    assert (
+        main(
+            [
+                "world",
+                "render",
+                "--num",
+                "3",
+                "--out",
+                str(clips),
+                "--size",
+                "64x64",
+                "--seconds",
+                "1",
+                "--split",
+                "test",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "report.json"
     assert main(["eval", str(clips), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -258,7 +310,9 @@ def test_cli_on_a_rendered_directory(tmp_path, capsys):
     # Without ground truth the caption is parsed instead.
     index = clips / "index.jsonl"
     records = [json.loads(line) for line in index.read_text().splitlines()]
-    (clips / "prompts.jsonl").write_text("".join(json.dumps({"video": r["video"], "prompt": r["caption"]}) + "\n" for r in records))
+    (clips / "prompts.jsonl").write_text(
+        "".join(json.dumps({"video": r["video"], "prompt": r["caption"]}) + "\n" for r in records)
+    )
     assert main(["eval", str(clips / "prompts.jsonl"), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert {v["expected_from"] for v in report["videos"]} == {"prompt"}

@@ -47,7 +47,8 @@ def _eval_command(args: argparse.Namespace) -> int:
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
         report = run_selftest(args.num, args.seed, progress=progress)
-        title = f"tenku eval --selftest (seeds {args.seed}..{args.seed + args.num - 1}, test split, every other clip via mp4)"
+        seeds = f"{args.seed}..{args.seed + args.num - 1}"
+        title = f"tenku eval --selftest (seeds {seeds}, test split, every other clip via mp4)"
     elif args.target is None:
         raise ValueError("give a TARGET (DIR, index file or video) or --selftest")
     elif args.prompt is not None:
@@ -56,7 +57,9 @@ def _eval_command(args: argparse.Namespace) -> int:
 
         video = read_video(args.target)
         result = evaluate_video(video.frames, video.fps, args.prompt)
-        videos = [{"video": str(Path(args.target).resolve()), "prompt": args.prompt, "expected_from": "prompt", **result}]
+        videos = [
+            {"video": str(Path(args.target).resolve()), "prompt": args.prompt, "expected_from": "prompt", **result}
+        ]
         report = {"videos": videos, "summary": summarize(videos)}
         title = f"tenku eval {args.target}"
     else:

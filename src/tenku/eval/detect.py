@@ -98,9 +98,7 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 sRGB -> (..., 3) float32 CIELAB (D65), the usual piecewise definitions."""
     c = np.asarray(rgb, dtype=np.float32) / 255.0
     c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array(
-        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32
-    )
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32)
     xyz = (c @ m.T) / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
     delta = 6.0 / 29.0
     f = np.where(xyz > delta**3, np.cbrt(xyz), xyz / (3 * delta**2) + 4.0 / 29.0)
@@ -269,7 +267,7 @@ def detect_frame(frame: np.ndarray, labels: np.ndarray, index: int, config: Dete
     # blended rim) are one object seen in parts; pieces separated by background are separate.
     groups, _ = ndimage.label(ndimage.binary_dilation(objects, _SQUARE, iterations=2), structure=_SQUARE)
     blobs = []
-    for k, masks in components.items():
+    for masks in components.values():
         by_group: dict[int, list[np.ndarray]] = {}
         for mask in masks:
             by_group.setdefault(int(groups[mask][0]), []).append(mask)

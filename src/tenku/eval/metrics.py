@@ -234,7 +234,7 @@ def evaluate_video(frames: np.ndarray, fps: float, expected, config: EvalConfig 
 def _measure(track: Track, blobs: list[list], fps: float, size: tuple[int, int], config: EvalConfig) -> dict:
     """What one track shows: shape, size, motion and physics residual, persistence events."""
     shape = track.shape()
-    full = track.full_blobs()
+    full = track.motion_blobs()
     times = np.array([b.frame for b in full], dtype=np.float64) / fps
     centers = np.array([b.center for b in full], dtype=np.float64).reshape(-1, 2)
     motion = classify_motion(times, centers, frame_size=size, extents=track.extents(), config=config.motion)
@@ -252,7 +252,7 @@ def _measure(track: Track, blobs: list[list], fps: float, size: tuple[int, int],
         "motion_detail": motion.detail,
         "speed": round(motion.speed, 2),
         "frames": len(track.blobs),
-        "full_frames": len(full),
+        "trajectory_frames": len(full),
         "first_frame": int(track.frames[0]),
         "last_frame": int(track.frames[-1]),
         "events": [{"kind": e.kind, "frame": e.frame, "cause": e.cause} for e in events],
@@ -266,7 +266,11 @@ def _judge(measured: list[dict], matched: dict[int, int], expected: Expected, co
     missing = sorted(o.color for i, o in enumerate(expected.objects) if o.required and o.color and i not in matched)
     claimed = set(matched.values())
     extra = sorted({m["color"] for j, m in enumerate(measured) if m["color"] not in asked and j not in claimed})
-    attributes["color"] = {"pass": None if not asked else not missing and not extra, "missing": missing, "unexpected": extra}
+    attributes["color"] = {
+        "pass": None if not asked else not missing and not extra,
+        "missing": missing,
+        "unexpected": extra,
+    }
     for name in ("shape", "size", "motion"):
         checks = []
         for i, obj in enumerate(expected.objects):
@@ -274,7 +278,9 @@ def _judge(measured: list[dict], matched: dict[int, int], expected: Expected, co
             if want is None:
                 continue
             if i not in matched:
-                checks.append({"object": i, "expected": want, "measured": None, "pass": False if obj.required else None})
+                checks.append(
+                    {"object": i, "expected": want, "measured": None, "pass": False if obj.required else None}
+                )
                 continue
             got = measured[matched[i]][name]
             ok = got == want

@@ -5,14 +5,19 @@ models explain every world motion, and each is fitted by least squares:
 
 - constant velocity: p(t) = p0 + v t (still is the special case v = 0);
 - constant velocity with wall reflections, per axis: the unfolded coordinate u = u0 + v t is
-  mirrored at two fitted walls a, b (x = 2a - u after a reflection at a, and so on), which is
-  linear in (u0, v, a, b) once the reflection times are fixed;
+  mirrored at two walls a, b (x = 2a - u after a reflection at a, and so on). With the
+  reflection times read off the track's reversals this is linear in (u0, v, a, b); when a
+  reversal is hidden (the object was behind another), x = fold(u0 + v t) between the walls
+  where the object touches the frame edges is fitted instead;
 - gravity with floor bounces: y'' = g between contacts with a fitted floor, each bounce
   leaving with e times the impact speed (5 parameters: y0, v0, g, floor, e).
 
-The residual (RMS Euclidean distance in pixels between the track and the fitted model) is
-the physical-plausibility number; a teleport, a mid-air reversal or a wobble shows up in it.
-Thresholds are relative to min(W, H) so they mean the same at 32 and 256 pixels.
+Classification: still when the centre stays put; falling when there is no sideways motion
+and gravity explains the height far better than constant velocity; bouncing when both axes
+travel; otherwise left/right/up/down by the dominant axis. The residual (RMS distance in px
+between the track and its class's model) is the physical-plausibility number: a teleport,
+a mid-air reversal or a wobble shows up in it. Thresholds are relative to min(W, H), so they
+mean the same at 32 and 256 pixels, and times are in seconds, so any fps works.
 """
 
 from __future__ import annotations
@@ -285,9 +290,9 @@ def classify_motion(
         reflect_y, walls_y = fit_reflecting(t, p[:, 1], noise, (up, height - down))
         fitted = np.stack([reflect_x, reflect_y], axis=-1)
         margin = config.wall_fraction * scale + 1.0
-        off_wall = [
-            w for w in walls_x if min(abs(w - left), abs(w - (width - right))) > margin
-        ] + [w for w in walls_y if min(abs(w - up), abs(w - (height - down))) > margin]
+        off_wall = [w for w in walls_x if min(abs(w - left), abs(w - (width - right))) > margin] + [
+            w for w in walls_y if min(abs(w - up), abs(w - (height - down))) > margin
+        ]
         detail = f"{len(walls_x) + len(walls_y)} reflections"
         out = result("bouncing", fitted, detail)
         if off_wall:

@@ -72,7 +72,14 @@ def evaluate_index(
         expected, source = record_expectation(record)
         video = read_video(record["video"])
         result = evaluate_video(video.frames, video.fps, expected, config)
-        videos.append({"video": record["video"], "prompt": record.get("prompt") or record.get("caption"), "expected_from": source, **result})
+        videos.append(
+            {
+                "video": record["video"],
+                "prompt": record.get("prompt") or record.get("caption"),
+                "expected_from": source,
+                **result,
+            }
+        )
         if progress is not None:
             progress(number + 1, len(records))
     return {"videos": videos, "summary": summarize(videos)}
@@ -87,10 +94,16 @@ def summarize(videos: Iterable[dict]) -> dict:
     for name in ATTRIBUTES:
         verdicts = [v["attributes"][name]["pass"] for v in videos if v["attributes"][name]["pass"] is not None]
         passed = int(sum(verdicts))
-        attributes[name] = {"passed": passed, "judged": len(verdicts), "rate": passed / len(verdicts) if verdicts else None}
+        attributes[name] = {
+            "passed": passed,
+            "judged": len(verdicts),
+            "rate": passed / len(verdicts) if verdicts else None,
+        }
         total_passed += passed
         total_judged += len(verdicts)
-    residuals = [v["attributes"]["physics"]["max_residual"] for v in videos if v["attributes"]["physics"]["pass"] is not None]
+    residuals = [
+        v["attributes"]["physics"]["max_residual"] for v in videos if v["attributes"]["physics"]["pass"] is not None
+    ]
     return {
         "num_videos": len(videos),
         "attributes": attributes,

@@ -48,7 +48,12 @@ def run_selftest(
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
     videos = []
-    coverage: dict[str, Counter] = {"motion": Counter(), "background": Counter(), "camera": Counter(), "size": Counter()}
+    coverage: dict[str, Counter] = {
+        "motion": Counter(),
+        "background": Counter(),
+        "camera": Counter(),
+        "size": Counter(),
+    }
     with tempfile.TemporaryDirectory(prefix="tenku-selftest-") as work:
         for i, (scene, width, height, seconds, roundtrip) in enumerate(selftest_scenes(num, seed)):
             clip = render(scene, width, height, num_frames_for(seconds, SELFTEST_FPS), SELFTEST_FPS)

@@ -80,7 +80,12 @@ def template_coverage(shape: str, dx: np.ndarray, dy: np.ndarray, radius: np.nda
 
 
 def template_costs(
-    luma: np.ndarray, valid: np.ndarray, tones: tuple[float, float], color: float, center: tuple[float, float], area: float
+    luma: np.ndarray,
+    valid: np.ndarray,
+    tones: tuple[float, float],
+    color: float,
+    center: tuple[float, float],
+    area: float,
 ) -> dict[str, float]:
     """Per shape, the least squared brightness error (over `valid` pixels of the window) of
     the shape drawn over an unknown mix of two background tones, searching centre +-0.5 px

@@ -72,8 +72,23 @@ class Track:
         return [
             b
             for b, f in zip(self.blobs, fraction)
-            if f >= FULL_FRACTION and (not b.touches_other or f >= touching_fraction) and (not b.touches_edge or f >= 0.95)
+            if f >= FULL_FRACTION
+            and (not b.touches_other or f >= touching_fraction)
+            and (not b.touches_edge or f >= 0.95)
         ]
+
+    def motion_blobs(self) -> list[Blob]:
+        """Views whose centroid is the object's centre, for trajectories: the fully visible
+        ones, or, when there are fewer than 3 of those (an object mostly behind another),
+        the most complete ones available."""
+        for views in (
+            self.full_blobs(),
+            self.full_blobs(touching_fraction=FULL_FRACTION),
+            [b for b, f in zip(self.blobs, self.visible_fraction()) if f >= 0.8],
+        ):
+            if len(views) >= 3:
+                return views
+        return self.full_blobs()
 
     def extents(self) -> tuple[float, float, float, float]:
         """Median reach (left, right, up, down) in px of the object from its centre."""
@@ -222,7 +237,9 @@ def _covers(other: Blob, point: np.ndarray, margin: float) -> bool:
     return x0 - margin <= point[0] <= x1 + margin and y0 - margin <= point[1] <= y1 + margin
 
 
-def _cause(track: Track, i: int, direction: int, blobs_per_frame: list[list[Blob]], frame_size: tuple[int, int]) -> str | None:
+def _cause(
+    track: Track, i: int, direction: int, blobs_per_frame: list[list[Blob]], frame_size: tuple[int, int]
+) -> str | None:
     """Why the object is unseen one frame after (direction=+1) or before (-1) its blob i:
     "edge" when it is cut by or heading out of the frame, "occluded" when another object
     covers where it should be, None when nothing explains it."""
@@ -289,9 +306,13 @@ def persistence_events(
                 events.append(PersistenceEvent("appear", int(frames[i + 1]), "occluded"))
                 continue
             events.append(PersistenceEvent("vanish", int(frames[i]), _cause(track, i, +1, blobs_per_frame, frame_size)))
-            events.append(PersistenceEvent("appear", int(frames[i + 1]), _cause(track, i + 1, -1, blobs_per_frame, frame_size)))
+            events.append(
+                PersistenceEvent("appear", int(frames[i + 1]), _cause(track, i + 1, -1, blobs_per_frame, frame_size))
+            )
     if frames[-1] < num_frames - 1:
-        events.append(PersistenceEvent("vanish", int(frames[-1]), _cause(track, len(frames) - 1, +1, blobs_per_frame, frame_size)))
+        events.append(
+            PersistenceEvent("vanish", int(frames[-1]), _cause(track, len(frames) - 1, +1, blobs_per_frame, frame_size))
+        )
     # A teleport: one step much longer than the object and than the steps on either side of
     # it (near a floor bounce a fall's steps vary two- or threefold, not more). Only mostly
     # visible views count: a half-hidden object's centroid is not where the object is.
