@@ -280,7 +280,10 @@ def classify_motion(
         fall_y, params = fit_falling(t, p[:, 1], height)
         g = params[2] / height  # frame heights / s^2
         fall = np.stack([np.full_like(fall_y, p[:, 0].mean()), fall_y], axis=-1)
-        if g >= config.min_gravity and _rms(fall - p) < 0.5 * _rms(linear - p):
+        # The gravity model has five parameters: it must beat a straight line clearly, on a
+        # path that is clearly not straight (not on noise along a few collinear points).
+        curved = _rms(linear - p) > max(0.5, 0.01 * scale) and len(t) >= 5
+        if curved and g >= config.min_gravity and _rms(fall - p) < 0.5 * _rms(linear - p):
             return result("falling", fall, f"g={g:.2f} H/s^2")
     # Distance travelled per axis, not the range: a reflection folds the range but not the travel.
     travel = np.maximum(np.abs(np.diff(p, axis=0)) - noise, 0.0).sum(axis=0)  # (2,)
