@@ -158,3 +158,18 @@ def test_batches_are_a_function_of_step():
     data = VAEBatches(VAEDataConfig(world_fraction=0.0, crop_sizes=(32,)), footage, stills)
     torch.testing.assert_close(data.batch(7), data.batch(7))
     assert not torch.equal(data.batch(7), data.batch(8))
+
+
+def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
+    import tenku.train_vae as tv
+
+    monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
+    footage, stills = _synthetic_footage()
+    base = train_vae(_tiny_train_config(tmp_path / "base", 2), footage, stills, progress=False)
+    config = _tiny_train_config(tmp_path / "ft", 3)
+    config.init_from, config.train_encoder = str(base), False
+    tuned = train_vae(config, footage, stills, progress=False)
+    a, b = VideoVAE.from_pretrained(base), VideoVAE.from_pretrained(tuned)
+    x = video(5)
+    torch.testing.assert_close(a.encode(x), b.encode(x), atol=0, rtol=0)  # same latent space
+    assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved

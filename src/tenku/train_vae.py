@@ -48,6 +48,11 @@ class VAETrainConfig:
     threads: int | None = None
     stats_batches: int = 24
     """Batches used to measure the latent normalisation statistics at the end."""
+    init_from: str | None = None
+    """Start from this trained VAE directory instead of random weights (its config is used)."""
+    train_encoder: bool = True
+    """False: freeze the encoder and its latent statistics and fine-tune only the decoder, so a
+    diffusion model trained on this latent space stays valid while reconstructions improve."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -126,8 +131,17 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
     batches = VAEBatches(config.data, footage, stills)
 
     torch.manual_seed(config.data.seed)
-    model = VideoVAE(config.model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    if config.init_from:
+        model = VideoVAE.from_pretrained(config.init_from).train()
+        config.model = model.config
+    else:
+        model = VideoVAE(config.model)
+    if not config.train_encoder:
+        if not config.init_from:
+            raise ValueError("train_encoder=False fine-tunes a trained decoder: set init_from")
+        model.encoder.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
     start, elapsed_before = 0, 0.0
     if ckpt_dir.exists():
         tensors, state = load_checkpoint(ckpt_dir, optimizer)
@@ -158,7 +172,7 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
         loss, parts = vae_loss(config, x, recon, mean, logvar)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip).item()
         optimizer.step()
 
         pixels_seen += x.numel() // 3
@@ -195,14 +209,16 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
 
 @torch.no_grad()
 def finalize(model: VideoVAE, batches: VAEBatches, config: VAETrainConfig, out: Path) -> Path:
-    """Measure latent statistics on training batches and save the final model."""
+    """Measure latent statistics on training batches (unless the encoder was frozen: then the latent
+    space, statistics included, must not move) and save the final model."""
     model.eval()
-    latents = []
-    for i in range(config.stats_batches):
-        x = batches.batch(10_000_000 + i)  # steps never used for training
-        latents.append(model.encode_distribution(x)[0].transpose(0, 1).reshape(config.model.latent_channels, -1))
-    flat = torch.cat(latents, dim=1)
-    model.set_latent_stats(flat[None, :, :, None, None])
+    if config.train_encoder:
+        latents = []
+        for i in range(config.stats_batches):
+            x = batches.batch(10_000_000 + i)  # steps never used for training
+            latents.append(model.encode_distribution(x)[0].transpose(0, 1).reshape(config.model.latent_channels, -1))
+        flat = torch.cat(latents, dim=1)
+        model.set_latent_stats(flat[None, :, :, None, None])
     final = out / "final"
     model.save_pretrained(final)
     scores = validate(model, validation_clips())
