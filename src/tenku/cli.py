@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tenku import __version__
     from tenku.eval.cli import add_eval_command
     from tenku.generate_cli import add_generate_commands
+    from tenku.modes_cli import add_mode_commands
     from tenku.vae_cli import add_vae_commands
     from tenku.world.cli import add_world_commands
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="training recipes")
     train_commands = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     add_generate_commands(commands, train_commands)
+    add_mode_commands(commands)
     add_world_commands(commands)
     add_eval_command(commands)
     add_vae_commands(commands, train_commands)

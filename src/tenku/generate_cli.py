@@ -26,7 +26,8 @@ def add_generate_commands(commands: argparse._SubParsersAction, train_commands: 
     gen = commands.add_parser("generate", help="text to video")
     gen.add_argument("prompt")
     gen.add_argument("-o", "--output", default="tenku.mp4", help="output .mp4 (default tenku.mp4)")
-    gen.add_argument("--seconds", type=float, default=2.0)
+    gen.add_argument("--seconds", type=float, default=2.0,
+                     help="length (default 2); beyond the model's window (4 s) windows slide and stream to the file")
     gen.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT, e.g. 64x64, 112x64, 64x112")
     gen.add_argument("--fps", type=float, default=None, help="must equal the model's fps (8 for the shipped model)")
     gen.add_argument("--sampler", default=None, choices=["euler", "heun"])
@@ -72,6 +73,10 @@ def _generate(args: argparse.Namespace) -> int:
     output = _check_output(Path(args.output), {".mp4"})
     started = time.time()
     pipeline = Pipeline.from_pretrained(args.model)
+    if args.seconds > pipeline.config.max_seconds:  # sliding windows, streamed to the file
+        from tenku.modes_cli import generate_long_to_file
+
+        return generate_long_to_file(args, pipeline, output, started)
     pipeline.check_request(args.prompt, args.seconds, args.size)
     steps = args.steps or pipeline.config.steps
     sampler = args.sampler or pipeline.config.sampler

@@ -1,18 +1,52 @@
 """Text/image/video in, video out. The pipeline receives its components (VAE, DiT, text encoder,
 flow schedule) and owns the only denoising loop (`sample_latents`); every mode is a way of
-building the noise, the known latent frames and their mask for that loop."""
+building the noise, the known latent frames and their mask for that loop:
+
+    generate / image       text to video / image
+    animate                image to video (the video starts from the image)
+    extend                 a video continued forwards or backwards, the input kept unchanged
+    connect                a transition from the end of one video to the start of another
+    loop                   a video whose last frame flows into its first
+    edit                   SDEdit: the input re-noised to `strength` and denoised under a new prompt
+    generate_long          any duration by sliding windows, streamed in chunks (flat memory)
+
+How each mode's windows and masks are laid out is in `tenku.conditioning`. Every mode that takes
+an image or a video fits it to the model first: nearest supported aspect ratio, centre crop,
+resize, nearest-in-time frames at the model's fps (`conditioning.load_frames`)."""
 
 from __future__ import annotations
 
 import json
-import math
+import numbers
+import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from tenku.conditioning import (
+    MIN_VIDEO_FRAMES,
+    Window,
+    assemble_cond,
+    carry_residual,
+    check_frames,
+    choose_size,
+    clip_for_groups,
+    conform_frames,
+    decoded_frames,
+    latent_frames_for,
+    load_frames,
+    pad_frames,
+    plan_animate,
+    plan_connect,
+    plan_edit,
+    plan_extension,
+    plan_long,
+    plan_loop,
+)
 from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
@@ -21,6 +55,9 @@ from tenku.vae import SPACE_COMPRESSION, TIME_COMPRESSION, VideoVAE
 
 SAMPLERS = {"euler": sample_euler, "heun": sample_heun}
 DEFAULT_MODEL = "tenku-v0"
+
+Source = str | os.PathLike | np.ndarray
+"""An image or video input: a file path, or uint8 frames (T, H, W, 3) / one frame (H, W, 3)."""
 
 
 @dataclass(kw_only=True)
@@ -40,6 +77,9 @@ class PipelineConfig:
     vae: str = "vae"
     """VAE directory, relative to the model directory."""
     flow: FlowSchedule = field(default_factory=FlowSchedule)
+    context_latents: int = 3
+    """Known latent frames carried into each window when extending or generating long videos
+    (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
 
     def __post_init__(self) -> None:
         self.sizes = tuple(tuple(int(v) for v in s) for s in self.sizes)
@@ -47,6 +87,8 @@ class PipelineConfig:
             self.flow = FlowSchedule(**self.flow)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}")
+        if self.context_latents < 1:
+            raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
 
 def num_video_frames(seconds: float, fps: float) -> int:
@@ -54,9 +96,24 @@ def num_video_frames(seconds: float, fps: float) -> int:
     return int(round(seconds * fps)) + 1
 
 
-def latent_frames_for(num_frames: int) -> int:
-    """Latent frames that cover `num_frames` (the decoded video is then trimmed)."""
-    return 1 + math.ceil((num_frames - 1) / TIME_COMPRESSION)
+def _counting(callback: Callable[[dict], None] | None, total: int) -> Callable[[dict], None] | None:
+    """Number the steps of all of a mode's denoising passes: adds "step" (from 1) and "total"."""
+    if callback is None:
+        return None
+    done = [0]
+
+    def report(info: dict) -> None:
+        done[0] += 1
+        callback({**info, "step": done[0], "total": total})
+
+    return report
+
+
+def _window_seed(seed: int, index: int) -> int:
+    """Window 0 uses `seed` itself; later windows of the same call get independent seeds."""
+    if index == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed) % 2**32, index]).generate_state(1)[0])
 
 
 class Pipeline:
@@ -95,23 +152,55 @@ class Pipeline:
         (directory / "dit_config.json").write_text(json.dumps(asdict(self.dit.config), indent=2) + "\n")
         (directory / "pipeline.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
+    @property
+    def max_latents(self) -> int:
+        """Latent frames of the longest window (9 for 4 s at 8 fps)."""
+        return latent_frames_for(num_video_frames(self.config.max_seconds, self.config.fps))
+
     # --- checks ------------------------------------------------------------------------------
 
     def check_request(self, prompt: str, seconds: float | None, size: tuple[int, int]) -> None:
+        self._check_prompt(prompt)
+        self._check_size(size)
+        if seconds is not None:
+            self._check_seconds(seconds)
+            if seconds > self.config.max_seconds:
+                raise ValueError(f"seconds must be at most {self.config.max_seconds:g} for one window of this "
+                                 f"model, got {seconds:g} (longer videos: generate_long)")
+
+    @staticmethod
+    def _check_prompt(prompt: str) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt is empty; describe the video, e.g. 'a red ball bouncing on a black background'")
+
+    def _check_size(self, size: tuple[int, int]) -> None:
         size = tuple(int(v) for v in size)
         if size not in self.config.sizes:
             listed = ", ".join(f"{w}x{h}" for w, h in self.config.sizes)
             raise ValueError(f"size {size[0]}x{size[1]} is not supported by this model; supported sizes: {listed}")
-        if seconds is not None:
-            if not seconds > 0:
-                raise ValueError(f"seconds must be > 0, got {seconds}")
-            if seconds > self.config.max_seconds:
-                raise ValueError(f"seconds must be at most {self.config.max_seconds:g} for one window of this "
-                                 f"model, got {seconds:g}")
+
+    @staticmethod
+    def _check_seconds(seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+
+    def _check_fps(self, fps: float | None) -> None:
+        if fps is not None and abs(fps - self.config.fps) > 1e-6:
+            raise ValueError(f"this model generates at {self.config.fps:g} fps, got fps={fps:g}")
 
     # --- the denoising loop ------------------------------------------------------------------
+
+    def timesteps(self, steps: int | None, latent_shape: tuple[int, int, int], t_start: float = 1.0) -> torch.Tensor:
+        """The times `sample_latents` steps through for a latent (t, h, w): 1 (or `t_start`) down to 0."""
+        steps = self.config.steps if steps is None else steps
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        t, h, w = latent_shape
+        num_tokens = t * (h // self.dit.config.patch_size[1]) * (w // self.dit.config.patch_size[2])
+        ts = self.config.flow.timesteps(steps, num_tokens)
+        if t_start < 1.0:
+            ts = torch.cat([torch.tensor([t_start]), ts[ts < t_start]])
+        return ts
 
     @torch.no_grad()
     def sample_latents(
@@ -130,35 +219,43 @@ class Pipeline:
         callback: Callable[[dict], None] | None = None,
     ) -> torch.Tensor:
         """Denoise one latent (1, C, t, h, w) under `prompt`. `cond`/`cond_mask` give known latent
-        frames; `noise` and `t_start` < 1 start from a partly noised latent (SDEdit)."""
+        frames; `noise` with `t_start` < 1 is a partly noised latent x_{t_start} to start from (SDEdit).
+
+        Known frames are held on their exact flow path x_t = (1 - t) cond + t eps (their velocity is
+        eps - cond), as in training, where they are noised with the rest and left out of the loss;
+        so they come out exactly as given and the model never sees them off that path."""
         c = self.config
-        steps = c.steps if steps is None else steps
         guidance = c.guidance if guidance is None else guidance
         sampler_fn = SAMPLERS[sampler or c.sampler] if (sampler or c.sampler) in SAMPLERS else None
         if sampler_fn is None:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
+        ts = self.timesteps(steps, latent_shape, t_start)
         t, h, w = latent_shape
         shape = (1, self.dit.config.in_channels, t, h, w)
+        generator = torch.Generator().manual_seed(int(seed))
         if noise is None:
-            generator = torch.Generator().manual_seed(int(seed))
             noise = torch.randn(shape, generator=generator)
         text, mask = self.text_encoder.encode([prompt])
         null_text, null_mask = self.text_encoder.encode([""])
-        num_tokens = t * (h // self.dit.config.patch_size[1]) * (w // self.dit.config.patch_size[2])
-        ts = c.flow.timesteps(steps, num_tokens)
-        if t_start < 1.0:
-            ts = torch.cat([torch.tensor([t_start]), ts[ts < t_start]])
         if cond is None:  # the model was trained with an all-zero mask for "nothing known"
             cond, cond_mask = torch.zeros(shape), torch.zeros(1, t)
+        assert cond.shape == shape and cond_mask.shape == (1, t), (cond.shape, cond_mask.shape, shape)
         extra = {"cond": cond, "cond_mask": cond_mask}
-        denoiser = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
-                                {"text": null_text, "text_mask": null_mask, **extra}, guidance)
+        guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
+                              {"text": null_text, "text_mask": null_mask, **extra}, guidance)
+        known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
+        denoiser = guided
+        if bool(known.any()):
+            eps = torch.randn(shape, generator=generator)
+
+            def denoiser(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+                s = time.reshape(-1, 1, 1, 1, 1)
+                x = known * ((1 - s) * cond + s * eps) + (1 - known) * x
+                return known * (eps - cond) + (1 - known) * guided(x, time)
+
         x = sampler_fn(denoiser, noise, ts, callback=callback)
-        known = cond_mask.reshape(1, 1, -1, 1, 1).to(x.dtype)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def decode(self, latents: torch.Tensor, num_frames: int) -> np.ndarray:
@@ -171,6 +268,57 @@ class Pipeline:
         from tenku.data import to_tensor
 
         return self.vae.encode(to_tensor(frames)[None], chunk_frames=32)
+
+    def encode_groups(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (4k, H, W, 3) -> (1, C, k, H/8, W/8): groups of four for latent positions >= 1,
+        encoded behind a still copy of their first frame (see `tenku.conditioning`)."""
+        return self.encode(clip_for_groups(frames))[:, :, 1:]
+
+    def _sample_window(self, prompt: str, window: Window, size: tuple[int, int], known: dict[int, torch.Tensor],
+                       seed: int, sampling: dict, callback, **kwargs) -> torch.Tensor:
+        width, height = size
+        cond, mask = assemble_cond(window.num_latents, known) if known else (None, None)
+        assert mask is None or torch.equal(mask, window.mask()), (mask, window)
+        shape = (window.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
+        return self.sample_latents(prompt, shape, seed=seed, cond=cond, cond_mask=mask, callback=callback,
+                                   **sampling, **kwargs)
+
+    def _total_steps(self, windows: list[Window], size: tuple[int, int], steps: int | None, t_start: float = 1.0) -> int:
+        width, height = size
+        return sum(len(self.timesteps(steps, (w.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION),
+                                      t_start)) - 1 for w in windows)
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def load_input(self, source: Source, what: str, *, input_fps: float | None = None,
+                   size: tuple[int, int] | None = None, max_frames: int | None = None) -> np.ndarray:
+        """An image or video (path or uint8 frames) -> uint8 (T, H, W, 3) at the model's fps and a
+        supported size: `size`, or the one nearest the input's aspect ratio (see `tenku.conditioning`).
+        `input_fps` is the rate of in-memory frames (default: the model's); files carry their own."""
+        c = self.config
+        if size is not None:
+            self._check_size(size)
+            size = tuple(int(v) for v in size)
+        if isinstance(source, (str, os.PathLike)):
+            if input_fps is not None:
+                warnings.warn(f"input_fps has no effect for a file ({source}): its own frame rate is used", stacklevel=3)
+            return load_frames(source, fps=c.fps, sizes=c.sizes, size=size, max_frames=max_frames)
+        frames = check_frames(source, what)
+        if input_fps is not None and not input_fps > 0:
+            raise ValueError(f"input_fps must be > 0, got {input_fps}")
+        size = size or choose_size(frames.shape[2], frames.shape[1], c.sizes)
+        if max_frames is not None:  # only the input frames that the first max_frames outputs take
+            frames = frames[: int(np.floor((max_frames - 1) * (input_fps or c.fps) / c.fps + 0.5 + 1e-9)) + 1]
+        return conform_frames(frames, input_fps or c.fps, c.fps, size)[:max_frames]
+
+    def _load_video(self, source: Source, what: str, **kwargs) -> np.ndarray:
+        frames = self.load_input(source, what, **kwargs)
+        if len(frames) < MIN_VIDEO_FRAMES:
+            name = source if isinstance(source, (str, os.PathLike)) else what
+            raise ValueError(f"{name}: {len(frames)} frame(s) at {self.config.fps:g} fps, shorter than one latent "
+                             f"frame; a video input needs at least {MIN_VIDEO_FRAMES} frames (its first frame and "
+                             f"{TIME_COMPRESSION} more); for a still image use animate")
+        return frames
 
     # --- modes -------------------------------------------------------------------------------
 
@@ -212,6 +360,230 @@ class Pipeline:
                                       seed=seed, steps=steps, guidance=guidance, callback=callback)
         return self.decode(latents, 1)[0]
 
-    def _check_fps(self, fps: float | None) -> None:
-        if fps is not None and abs(fps - self.config.fps) > 1e-6:
-            raise ValueError(f"this model generates at {self.config.fps:g} fps, got fps={fps:g}")
+    def animate(
+        self,
+        image: Source,
+        prompt: str,
+        seconds: float = 2.0,
+        *,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> np.ndarray:
+        """Image to video: uint8 (round(seconds * fps) + 1, H, W, 3) whose frame 0 is the image
+        (fitted to the model's size). A video file gives its first frame. The image is latent 0 (the
+        trained "first" mask); the decoder's error on it is faded out over the next frames."""
+        self.check_request(prompt, seconds, size or self.config.sizes[0])
+        image = self.load_input(image, "image", size=size, max_frames=1)  # (1, H, W, 3)
+        size = (image.shape[2], image.shape[1])
+        num_frames = num_video_frames(seconds, self.config.fps)
+        window = plan_animate(num_frames, self.max_latents)
+        progress = _counting(callback, self._total_steps([window], size, steps))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        latents = self._sample_window(prompt, window, size, {0: self.encode(image)}, seed, sampling, progress)
+        frames = self.decode(latents, num_frames)
+        residual = image[0].astype(np.float32) - frames[0]
+        return np.concatenate([image, carry_residual(frames[1:], residual)])
+
+    def extend(
+        self,
+        video: Source,
+        prompt: str,
+        seconds: float = 2.0,
+        *,
+        backward: bool = False,
+        input_fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> np.ndarray:
+        """Video extension: the (fitted) input unchanged plus round(seconds * fps) new frames after it,
+        or before it with `backward`. Any length: windows slide, each conditioned on the last (first)
+        `config.context_latents` latent frames of the video so far (trained "first k" / "last k")."""
+        self._check_prompt(prompt)
+        self._check_seconds(seconds)
+        num_new = int(round(seconds * self.config.fps))
+        if num_new < 1:
+            raise ValueError(f"seconds={seconds:g} adds no frame at {self.config.fps:g} fps; "
+                             f"ask for at least {1 / self.config.fps:g} s")
+        frames = self._load_video(video, "video", input_fps=input_fps, size=size)
+        size = (frames.shape[2], frames.shape[1])
+        windows = plan_extension(len(frames), num_new, max_latents=self.max_latents,
+                                 context_latents=self.config.context_latents, backward=backward)
+        progress = _counting(callback, self._total_steps(windows, size, steps))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        new = list(self._extension_chunks(prompt, frames, windows, size, seed, sampling, progress))
+        return np.concatenate(new[::-1] + [frames] if backward else [frames] + new)
+
+    def connect(
+        self,
+        video_a: Source,
+        video_b: Source,
+        prompt: str,
+        seconds: float = 2.0,
+        *,
+        join: bool = False,
+        input_fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> np.ndarray:
+        """A transition of about `seconds` from A's last frame to B's first: uint8 (2 + 4m, H, W, 3)
+        whose first and last frames are exactly those two (the 4m frames between are whole latent
+        frames, 4m nearest round(seconds * fps) - 1). With `join`, A + the frames between + B.
+
+        A's last frame is latent 0 and B's first four frames the last latent (trained "first and last");
+        A may be an image, B must be a video (its first frames carry the motion to arrive at). Both are
+        fitted to `size`, or to the size nearest A's aspect ratio."""
+        self._check_prompt(prompt)
+        self._check_seconds(seconds)
+        window = plan_connect(num_video_frames(seconds, self.config.fps), self.max_latents)
+        a = self.load_input(video_a, "video_a", input_fps=input_fps, size=size)
+        size = (a.shape[2], a.shape[1])
+        b = self._load_video(video_b, "video_b", input_fps=input_fps, size=size,
+                             max_frames=None if join else MIN_VIDEO_FRAMES)
+        progress = _counting(callback, self._total_steps([window], size, steps))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        known = {0: self.encode(a[-1:]), window.num_latents - 1: self.encode_groups(b[:TIME_COMPRESSION])}
+        latents = self._sample_window(prompt, window, size, known, seed, sampling, progress)
+        frames = self.decode(latents, window.keep[1])  # A's last frame ... B's first
+        between = carry_residual(frames[1:-1], a[-1].astype(np.float32) - frames[0])
+        between = carry_residual(between, b[0].astype(np.float32) - frames[-1], reverse=True)
+        if join:
+            return np.concatenate([a, between, b])
+        return np.concatenate([a[-1:], between, b[:1]])
+
+    def loop(
+        self,
+        prompt: str,
+        seconds: float = 2.0,
+        size: tuple[int, int] = (64, 64),
+        *,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> np.ndarray:
+        """A seamless loop: uint8 (P, H, W, 3) whose frame P (not included) would be frame 0 again; the
+        period P is a multiple of 4 frames, nearest round(seconds * fps). Two passes: a free clip, then
+        a window with its first latent (frame c0) and its second (frames c1..c4) known at the two ends
+        (trained "first and last"), so the end is generated to lead into c0 and the motion after it."""
+        self.check_request(prompt, None, size)
+        self._check_seconds(seconds)
+        window = plan_loop(int(round(seconds * self.config.fps)), self.max_latents)
+        width, height = size
+        shape = (window.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
+        progress = _counting(callback, 2 * self._total_steps([window], size, steps))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        first = self.sample_latents(prompt, shape, seed=seed, callback=progress, **sampling)
+        known = {0: first[:, :, :1], window.num_latents - 1: first[:, :, 1:2]}
+        latents = self._sample_window(prompt, window, size, known, _window_seed(seed, 1), sampling, progress)
+        return self.decode(latents, window.keep[1])
+
+    def edit(
+        self,
+        video: Source,
+        prompt: str,
+        strength: float = 0.5,
+        *,
+        input_fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> np.ndarray:
+        """SDEdit (Meng et al. 2022): the input's latent is noised to time t = `strength`,
+        x_t = (1 - t) z + t eps, and denoised under `prompt` from there; layout and motion survive
+        at middling strengths, 1 is text-to-video from scratch. Same frame count as the (fitted)
+        input, which may be an image; at most one window (`config.max_seconds`)."""
+        self._check_prompt(prompt)
+        if not isinstance(strength, numbers.Real) or not 0 < strength <= 1:
+            raise ValueError(f"strength must be in (0, 1] (the noise level edited from; 1 ignores the input), got {strength!r}")
+        limit = decoded_frames(self.max_latents)
+        frames = self.load_input(video, "video", input_fps=input_fps, size=size, max_frames=limit + 1)
+        if len(frames) > limit:
+            raise ValueError(f"edit takes at most {limit} frames ({self.config.max_seconds:g} s at "
+                             f"{self.config.fps:g} fps), the video is longer; trim it")
+        size = (frames.shape[2], frames.shape[1])
+        window = plan_edit(len(frames), self.max_latents)
+        progress = _counting(callback, self._total_steps([window], size, steps, float(strength)))
+        z = self.encode(pad_frames(frames))  # (1, C, t, h, w)
+        eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(int(seed)))
+        x_t = self.config.flow.add_noise(z, eps, torch.tensor([float(strength)]))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        latents = self._sample_window(prompt, window, size, {}, seed, sampling, progress, noise=x_t,
+                                      t_start=float(strength))
+        return self.decode(latents, len(frames))
+
+    def generate_long(
+        self,
+        prompt: str,
+        seconds: float,
+        size: tuple[int, int] = (64, 64),
+        *,
+        fps: float | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        callback: Callable[[dict], None] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Text to video of any length, yielded as uint8 chunks (n, H, W, 3) that together are
+        round(seconds * fps) + 1 frames: one free window, then windows that each keep the last
+        `config.context_latents` latent frames as known context (trained "first k") at RoPE positions
+        relative to the window, as in training. Only those frames are held between windows and each
+        window is decoded on its own, so memory does not grow with duration: write the chunks to a
+        `tenku.io.VideoWriter`. Arguments are checked now, frames made as the iterator is consumed."""
+        self.check_request(prompt, None, size)
+        self._check_seconds(seconds)
+        self._check_fps(fps)
+        windows = plan_long(num_video_frames(seconds, self.config.fps), max_latents=self.max_latents,
+                            context_latents=self.config.context_latents)
+        progress = _counting(callback, self._total_steps(windows, tuple(size), steps))
+        sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+        return self._long_chunks(prompt, windows, tuple(size), seed, sampling, progress)
+
+    def _long_chunks(self, prompt, windows, size, seed, sampling, progress) -> Iterator[np.ndarray]:
+        first = windows[0]
+        latents = self._sample_window(prompt, first, size, {}, seed, sampling, progress)
+        frames = self.decode(latents, first.keep[1])
+        yield frames
+        if len(windows) > 1:
+            yield from self._extension_chunks(prompt, frames, windows[1:], size, seed, sampling, progress, first_index=1)
+
+    def _extension_chunks(self, prompt: str, video: np.ndarray, windows: list[Window], size: tuple[int, int],
+                          seed: int, sampling: dict, progress, first_index: int = 0) -> Iterator[np.ndarray]:
+        """The new frames of each extension window, after `video` (before it backwards), which may be
+        just its last (first) frames. Only as many frames as a window's context are held; generated frames
+        join them as they come."""
+        hold = max(w.context_frames for w in windows)
+        held = video[:hold] if windows[0].backward else video[-hold:]
+        for i, window in enumerate(windows):
+            k = len(window.known)
+            if window.backward:
+                known = {window.num_latents - k: self.encode_groups(held[: window.context_frames])}
+            else:
+                known = {0: self.encode(held[-window.context_frames :])}
+            latents = self._sample_window(prompt, window, size, known, _window_seed(seed, first_index + i),
+                                          sampling, progress)
+            decoded = self.decode(latents, window.num_decoded)
+            start, stop = window.keep
+            if window.backward:  # decoded[stop] is the decoding of held[0]
+                new = carry_residual(decoded[start:stop], held[0].astype(np.float32) - decoded[stop], reverse=True)
+                held = np.concatenate([new, held])[:hold]
+            else:  # decoded[start - 1] is the decoding of held[-1]
+                new = carry_residual(decoded[start:stop], held[-1].astype(np.float32) - decoded[start - 1])
+                held = np.concatenate([held, new])[-hold:]
+            yield new

@@ -1,0 +1,347 @@
+import numpy as np
+import pytest
+import torch
+
+from tenku.conditioning import (
+    MIN_VIDEO_FRAMES,
+    assemble_cond,
+    carry_residual,
+    choose_size,
+    clip_for_groups,
+    decoded_frames,
+    fit_frames,
+    latent_frames_for,
+    load_frames,
+    pad_frames,
+    plan_animate,
+    plan_connect,
+    plan_edit,
+    plan_extension,
+    plan_long,
+    plan_loop,
+    resample_indices,
+)
+from tenku.dit import DiT, dit_tiny
+from tenku.pipeline import Pipeline, PipelineConfig
+from tenku.vae import VideoVAE, vae_tiny
+
+MAX_LATENTS = 9  # 4 s at 8 fps
+
+
+def trained_mask(mask: np.ndarray) -> bool:
+    """Whether `train_dit.draw_cond_mask` can draw this mask (or it is the all-zero one)."""
+    t, known = len(mask), np.flatnonzero(mask)
+    k = len(known)
+    if k == 0:
+        return True
+    if t < 2:
+        return False
+    first_k = list(known) == list(range(k)) and k <= max(1, t // 2)
+    last_k = list(known) == list(range(t - k, t)) and k <= max(1, t // 2)
+    first_last = list(known) == [0, t - 1]
+    return first_k or last_k or first_last
+
+
+# --- pure planning ------------------------------------------------------------------------------
+
+
+def test_frame_arithmetic_and_padding():
+    assert [latent_frames_for(n) for n in (1, 2, 5, 6, 17, 18)] == [1, 2, 2, 3, 5, 6]
+    assert [decoded_frames(t) for t in (1, 2, 9)] == [1, 5, 33]
+    frames = np.arange(7, dtype=np.uint8)[:, None, None, None].repeat(3, axis=-1)  # (7, 1, 1, 3)
+    padded = pad_frames(frames)
+    assert len(padded) == 9 and (padded[:7] == frames).all() and (padded[7:] == 6).all()
+    assert pad_frames(frames[:5]) is not None and len(pad_frames(frames[:5])) == 5
+    grouped = clip_for_groups(frames[:4])
+    assert len(grouped) == 5 and (grouped[0] == frames[0]).all() and (grouped[1:] == frames[:4]).all()
+
+
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize("num_input", [4, 5, 6, 7, 8, 9, 11, 14, 30])
+@pytest.mark.parametrize("num_new", [1, 2, 3, 4, 5, 7, 17, 40])
+def test_extension_plans(num_input, num_new, backward):
+    windows = plan_extension(num_input, num_new, max_latents=MAX_LATENTS, context_latents=3, backward=backward)
+    available = num_input
+    for w in windows:
+        t, k = w.num_latents, len(w.known)
+        assert 2 <= t <= MAX_LATENTS and 1 <= k <= t // 2 and trained_mask(w.mask()[0].numpy())
+        assert w.context_frames <= available
+        if backward:
+            assert w.known == tuple(range(t - k, t)) and w.context_frames == 4 * k
+            assert w.keep[1] == 1 + 4 * (t - k)  # the new frames end right before the known ones
+        else:
+            assert w.known == tuple(range(k)) and w.context_frames == 1 + 4 * (k - 1)
+            assert w.keep[0] == w.context_frames  # the new frames start right after the known ones
+        assert k == min(3, (available // 4) if backward else 1 + (available - 1) // 4)
+        available += w.num_output
+    assert available == num_input + num_new
+
+
+@pytest.mark.parametrize("num_frames", [3, 4, 6, 9, 16, 17, 18, 29])
+def test_single_window_plans(num_frames):
+    animate = plan_animate(num_frames, MAX_LATENTS)
+    assert animate.known == (0,) and animate.keep == (0, num_frames)
+    assert 0 <= animate.num_decoded - num_frames < 4  # trimmed at the right end
+    edit = plan_edit(num_frames, MAX_LATENTS)
+    assert edit.known == () and edit.keep == (0, num_frames)
+    connect = plan_connect(num_frames, MAX_LATENTS)
+    t = connect.num_latents
+    assert connect.known == (0, t - 1) and trained_mask(connect.mask()[0].numpy())
+    assert connect.keep == (0, 2 + 4 * (t - 2))  # decoded frame 4(t-1)-3 is B's first frame
+    assert abs(connect.num_output - num_frames) <= 2 or num_frames < 6
+    loop = plan_loop(num_frames, MAX_LATENTS)
+    assert loop.known == (0, loop.num_latents - 1) and loop.num_output % 4 == 0
+    assert abs(loop.num_output - num_frames) <= 2 or num_frames < 4
+    assert loop.num_output == 4 * (loop.num_latents - 2)  # frame P sits in latent t-2, just before c1..c4
+
+
+def test_plans_refuse_what_one_window_cannot_hold():
+    with pytest.raises(ValueError, match="at most 9"):
+        plan_connect(40, MAX_LATENTS)
+    with pytest.raises(ValueError, match="at most 9"):
+        plan_loop(30, MAX_LATENTS)
+    with pytest.raises(ValueError, match="at most 9"):
+        plan_edit(34, MAX_LATENTS)
+    assert plan_loop(28, MAX_LATENTS).num_latents == 9
+
+
+@pytest.mark.parametrize("num_frames", [1, 17, 33, 34, 100, 481])
+def test_long_plan_makes_exactly_the_frames(num_frames):
+    windows = plan_long(num_frames, max_latents=MAX_LATENTS, context_latents=3)
+    assert windows[0].known == () and sum(w.num_output for w in windows) == num_frames
+    assert all(w.num_latents <= MAX_LATENTS and trained_mask(w.mask()[0].numpy()) for w in windows)
+    if num_frames == 481:  # 60 s: the first window, then 24 new frames (6 latents) per window
+        assert windows[0].num_latents == 9 and windows[1].num_output == 24 and len(windows) == 1 + 19
+
+
+def test_assemble_cond():
+    a, b = torch.randn(1, 4, 1, 2, 2), torch.randn(1, 4, 2, 2, 2)
+    cond, mask = assemble_cond(5, {0: a, 3: b})
+    assert mask.tolist() == [[1, 0, 0, 1, 1]]
+    torch.testing.assert_close(cond[:, :, 0:1], a)
+    torch.testing.assert_close(cond[:, :, 3:5], b)
+    assert cond[:, :, 1:3].abs().sum() == 0
+
+
+def test_carry_residual_fades_linearly():
+    frames = np.full((10, 2, 2, 3), 100, np.uint8)
+    out = carry_residual(frames, np.full((2, 2, 3), 40.0), num_fade=4)
+    assert out[:, 0, 0, 0].tolist() == [140, 130, 120, 110, 100, 100, 100, 100, 100, 100]
+    back = carry_residual(frames, np.full((2, 2, 3), -40.0), reverse=True, num_fade=4)
+    assert back[::-1, 0, 0, 0].tolist() == [60, 70, 80, 90, 100, 100, 100, 100, 100, 100]
+
+
+def test_sizes_and_fitting():
+    sizes = ((64, 64), (112, 64), (64, 112))
+    assert choose_size(1920, 1080, sizes) == (112, 64)
+    assert choose_size(480, 640, sizes) == (64, 112)
+    assert choose_size(100, 90, sizes) == (64, 64)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    assert fit_frames(frames, (64, 64)) is frames  # already the model's size: untouched
+    wide = np.zeros((1, 90, 200, 3), np.uint8)
+    wide[:, :, 50:150] = 255  # the centre 100 columns; a crop to 112:64 keeps 158 of 200
+    out = fit_frames(wide, (112, 64))
+    assert out.shape == (1, 64, 112, 3) and out[0, 32, 56, 0] == 255 and out[0, 32, 2, 0] == 0
+
+
+def test_fps_resampling():
+    assert resample_indices(9, 24.0, 8.0).tolist() == [0, 3, 6]  # every third frame, ending within the clip
+    assert resample_indices(5, 8.0, 8.0).tolist() == [0, 1, 2, 3, 4]
+    assert resample_indices(3, 4.0, 8.0).tolist() == [0, 1, 1, 2, 2]  # nearest in time, rounding half up
+    assert resample_indices(31, 30.0, 8.0).tolist() == [0, 4, 8, 11, 15, 19, 23, 26, 30]
+
+
+def test_load_frames_resamples_and_resizes(tmp_path):
+    from tenku.io import read_video, write_video
+
+    frames = np.zeros((25, 48, 96, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(25, dtype=np.uint8)[:, None, None] * 10  # frame index in red
+    write_video(tmp_path / "in.mp4", frames, 24.0, crf=0)
+    loaded = load_frames(tmp_path / "in.mp4", fps=8.0, sizes=((64, 64), (112, 64)))
+    assert loaded.shape == (9, 64, 112, 3)  # 2:1 -> the 112x64 size; 25 frames at 24 fps -> 9 at 8
+    index = np.round(loaded[:, 32, 56, 0] / 10).astype(int)
+    assert index.tolist() == [0, 3, 6, 9, 12, 15, 18, 21, 24]
+    stored = read_video(tmp_path / "in.mp4")
+    np.testing.assert_array_equal(loaded, fit_frames(stored.frames[resample_indices(25, 24.0, 8.0)], (112, 64)))
+    assert len(load_frames(tmp_path / "in.mp4", fps=8.0, sizes=((64, 64),), max_frames=2)) == 2
+
+
+# --- the pipeline on tiny models ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    from tenku.text import load_text_encoder
+
+    return load_text_encoder("minilm")
+
+
+@pytest.fixture(scope="module")
+def pipeline(text_encoder):
+    torch.manual_seed(0)
+    vae = VideoVAE(vae_tiny())
+    torch.manual_seed(1)
+    dit = DiT(dit_tiny(in_channels=4, text_dim=384))
+    for p in dit.parameters():  # give the zero-initialised output layers weight, so samples depend on inputs
+        if p.abs().sum() == 0:
+            p.data.normal_(0, 0.02)
+    return Pipeline(dit, vae, text_encoder, PipelineConfig(steps=2))
+
+
+@pytest.fixture(scope="module")
+def clip():
+    from tenku.world import render, sample_scene
+
+    return render(sample_scene(3, seconds=2.0, split="test"), 64, 64, 11, 8.0).frames  # 11 frames: not 1 + 4k
+
+
+def test_animate(pipeline, clip, tmp_path):
+    from tenku.io import write_image
+
+    out = pipeline.animate(clip[0], "a red ball moving right", seconds=1.5)
+    assert out.shape == (13, 64, 64, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0], clip[0])  # starts exactly from the image
+    big = np.repeat(np.repeat(clip[0], 2, axis=0), 3, axis=1)  # 128x192: resized to 112x64
+    write_image(tmp_path / "big.png", big)
+    out = pipeline.animate(tmp_path / "big.png", "a red ball", seconds=0.5)
+    assert out.shape == (5, 64, 112, 3)
+
+
+@pytest.mark.parametrize("seconds", [0.25, 1.0, 5.0])
+def test_extend_keeps_the_input(pipeline, clip, seconds):
+    steps = []
+    out = pipeline.extend(clip, "a red ball", seconds=seconds, callback=steps.append)
+    new = round(seconds * 8)
+    assert out.shape == (len(clip) + new, 64, 64, 3)
+    np.testing.assert_array_equal(out[: len(clip)], clip)
+    assert steps[-1]["step"] == steps[-1]["total"] == len(steps)
+    back = pipeline.extend(clip, "a red ball", seconds=seconds, backward=True)
+    assert back.shape == out.shape
+    np.testing.assert_array_equal(back[new:], clip)
+
+
+def test_known_frames_follow_their_flow_path(pipeline, monkeypatch):
+    """During sampling the DiT sees known frames at (1 - t) cond + t eps, one eps for all steps, as in training."""
+    seen = []
+    original = pipeline.dit.forward
+
+    def spy(x_t, t, text, text_mask=None, cond=None, cond_mask=None, **kw):
+        seen.append((x_t[:1].clone(), t[:1].clone(), cond[:1].clone()))
+        return original(x_t, t, text, text_mask, cond, cond_mask, **kw)
+
+    monkeypatch.setattr(pipeline.dit, "forward", spy)
+    cond = torch.randn(1, 4, 3, 8, 8)
+    mask = torch.tensor([[1.0, 0.0, 0.0]])
+    pipeline.sample_latents("a red ball", (3, 8, 8), cond=cond, cond_mask=mask, steps=3)
+    assert len(seen) == 3
+    eps = [(x[:, :, 0] - (1 - t) * cond[:, :, 0]) / t for x, t, _ in seen]
+    for e in eps[1:]:
+        torch.testing.assert_close(e, eps[0])
+    assert 0.8 < float(eps[0].std()) < 1.2
+
+
+def test_connect(pipeline, clip):
+    other = clip[::-1].copy()
+    out = pipeline.connect(clip, other, "a red ball", seconds=1.0)
+    assert out.shape == (10, 64, 64, 3)  # 2 + 8 frames between
+    np.testing.assert_array_equal(out[0], clip[-1])
+    np.testing.assert_array_equal(out[-1], other[0])
+    joined = pipeline.connect(clip, other, "a red ball", seconds=1.0, join=True)
+    assert joined.shape == (len(clip) + 8 + len(other), 64, 64, 3)
+    np.testing.assert_array_equal(joined[: len(clip)], clip)
+    np.testing.assert_array_equal(joined[-len(other) :], other)
+
+
+def test_loop_conditions_on_its_own_first_pass(pipeline, monkeypatch):
+    calls = []
+    original = pipeline.sample_latents
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append((kwargs.get("cond"), kwargs.get("cond_mask"), out))
+        return out
+
+    monkeypatch.setattr(pipeline, "sample_latents", spy)
+    out = pipeline.loop("a red ball", seconds=1.9)
+    assert out.shape == (16, 64, 64, 3)  # 15.2 frames -> a period of 16
+    (_, _, first), (cond, mask, second) = calls
+    assert mask.tolist() == [[1, 0, 0, 0, 0, 1]]
+    torch.testing.assert_close(second[:, :, 0], first[:, :, 0])
+    torch.testing.assert_close(second[:, :, -1], first[:, :, 1])
+
+
+def test_edit(pipeline, clip):
+    out = pipeline.edit(clip, "a blue ball", strength=0.5)
+    assert out.shape == clip.shape
+    assert pipeline.edit(clip[0], "a blue ball", strength=1.0).shape == (1, 64, 64, 3)
+    steps = []
+    pipeline.edit(clip, "a blue ball", strength=0.4, steps=10, callback=steps.append)
+    assert 1 <= len(steps) < 10 and steps[-1]["total"] == len(steps)  # SDEdit runs the tail of the schedule
+
+
+def test_generate_long_streams_chunks(pipeline):
+    steps = []
+    chunks = list(pipeline.generate_long("a red ball", seconds=9.0, callback=steps.append))
+    assert [len(c) for c in chunks] == [33, 24, 16] and all(c.shape[1:] == (64, 64, 3) for c in chunks)
+    assert steps[-1]["total"] == len(steps) == 3 * 2
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda p, c: p.edit(c, "a ball", strength=0.0), ValueError, r"strength must be in \(0, 1\]"),
+        (lambda p, c: p.edit(c, "a ball", strength=1.5), ValueError, r"strength must be in \(0, 1\]"),
+        (lambda p, c: p.edit(c, "a ball", strength=-0.2), ValueError, r"strength must be in \(0, 1\]"),
+        (lambda p, c: p.extend(c[:3], "a ball"), ValueError, "shorter than one latent frame"),
+        (lambda p, c: p.extend(c[:MIN_VIDEO_FRAMES - 1], "a ball", backward=True), ValueError, "shorter than one latent"),
+        (lambda p, c: p.connect(c, c[:2], "a ball"), ValueError, "video_b: 2 frame"),
+        (lambda p, c: p.extend(c, "a ball", seconds=0.01), ValueError, "adds no frame"),
+        (lambda p, c: p.extend(c, " "), ValueError, "prompt is empty"),
+        (lambda p, c: p.connect(c, c, "a ball", seconds=9), ValueError, "at most 9"),
+        (lambda p, c: p.loop("a ball", seconds=5), ValueError, "at most 9"),
+        (lambda p, c: p.animate(c[0], "a ball", seconds=5), ValueError, "at most 4"),
+        (lambda p, c: p.animate(c[0].astype(np.float32), "a ball"), ValueError, "uint8"),
+        (lambda p, c: p.animate(c[0], "a ball", size=(48, 48)), ValueError, "supported sizes"),
+        (lambda p, c: p.edit(np.concatenate([c] * 4), "a ball"), ValueError, "at most 33 frames"),
+        (lambda p, c: p.generate_long("a ball", seconds=-1), ValueError, "seconds must be > 0"),
+        (lambda p, c: p.animate("/nonexistent/cat.png", "a ball"), FileNotFoundError, "no such file"),
+    ],
+)
+def test_bad_inputs(pipeline, clip, call, error, match):
+    with pytest.raises(error, match=match):
+        call(pipeline, clip)
+
+
+def test_unreadable_and_short_files(pipeline, clip, tmp_path):
+    from tenku.io import write_video
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 10)
+    with pytest.raises(ValueError, match="bad.mp4"):
+        pipeline.extend(bad, "a red ball")
+    write_video(tmp_path / "short.mp4", clip[:3], 8.0)
+    with pytest.raises(ValueError, match="short.mp4: 3 frame.*shorter than one latent frame"):
+        pipeline.extend(tmp_path / "short.mp4", "a red ball")
+
+
+def test_cli_modes(pipeline, clip, tmp_path, capsys):
+    from tenku.cli import main
+    from tenku.io import probe_video, read_video, write_video
+
+    model = tmp_path / "model"
+    pipeline.save_pretrained(model, dtype=torch.float32)
+    pipeline.vae.save_pretrained(model / "vae", dtype=torch.float32)
+    write_video(tmp_path / "in.mp4", clip, 8.0)
+    common = ["--model", str(model), "--steps", "1"]
+    assert main(["extend", str(tmp_path / "in.mp4"), "a red ball", "-o", str(tmp_path / "ext.mp4"), "--seconds", "1",
+                 "--backward", *common]) == 0
+    assert read_video(tmp_path / "ext.mp4").frames.shape == (19, 64, 64, 3)
+    assert main(["loop", "a red ball", "-o", str(tmp_path / "loop.mp4"), "--seconds", "1", *common]) == 0
+    assert probe_video(tmp_path / "loop.mp4").num_frames == 8
+    assert main(["generate", "a red ball", "-o", str(tmp_path / "long.mp4"), "--seconds", "5", *common]) == 0
+    assert probe_video(tmp_path / "long.mp4").num_frames == 41
+    capsys.readouterr()
+    assert main(["edit", str(tmp_path / "in.mp4"), "a blue ball", "--strength", "2", *common]) == 2
+    assert main(["animate", str(tmp_path / "missing.png"), "a ball", "-o", str(tmp_path / "a.mp4"), *common]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "strength" in errors[0] and "missing.png: no such file" in errors[1]
