@@ -90,6 +90,9 @@ class DiTTrainConfig:
     """Threads for the transformer; the data worker (rendering, VAE, text encoder) uses one more core."""
     data_workers: int = 1
     """Processes preparing batches ahead of the optimiser (0: in the training process)."""
+    init_from: str | None = None
+    """Start from this model directory's weights (e.g. the shipped model, to train it further);
+    the optimizer and schedule start fresh."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -226,6 +229,13 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
 
     torch.manual_seed(config.seed)
     model = DiT(config.model)
+    if config.init_from:
+        from safetensors.torch import load_file
+
+        weights = Path(config.init_from) / "dit.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights}: init_from must be a tenku model directory")
+        model.load_state_dict({k: v.float() for k, v in load_file(str(weights)).items()})
     ema = copy.deepcopy(model).requires_grad_(False)
     decay, no_decay = [], []
     for p in model.parameters():
