@@ -63,6 +63,7 @@ def _check_output(path: Path, suffixes: set[str]) -> Path:
         raise ValueError(f"{path}: output must end in {' or '.join(sorted(suffixes))}")
     if path.is_dir():
         raise ValueError(f"{path}: is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
