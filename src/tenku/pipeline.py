@@ -226,7 +226,7 @@ class Pipeline:
         so they come out exactly as given and the model never sees them off that path."""
         c = self.config
         guidance = c.guidance if guidance is None else guidance
-        sampler_fn = SAMPLERS[sampler or c.sampler] if (sampler or c.sampler) in SAMPLERS else None
+        sampler_fn = SAMPLERS.get(sampler or c.sampler)
         if sampler_fn is None:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
         if guidance < 0:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, dit_small
 from tenku.flow import FlowSchedule
+from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 
 
 @dataclass(frozen=True)
@@ -179,16 +179,6 @@ class StepStream(torch.utils.data.IterableDataset):
             batch["text"], batch["text_mask"] = self.text_encoder.encode(batch["texts"])
             batch["step"] = step
             yield batch
-
-
-def learning_rate(config: DiTTrainConfig, step: int, train_seconds: float = 0.0) -> float:
-    """Warm-up, then cosine decay over `steps` or over `max_minutes` of training, whichever ends first."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    if config.max_minutes:
-        progress = min(1.0, max(progress, train_seconds / (config.max_minutes * 60)))
-    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, bf16: bool) -> torch.Tensor:

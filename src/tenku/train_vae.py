@@ -63,8 +63,9 @@ class VAETrainConfig:
             raise ValueError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
 
 
-def learning_rate(config: VAETrainConfig, step: int, train_seconds: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay over `steps`, or over `max_minutes` of training time if
+def learning_rate(config, step: int, train_seconds: float = 0.0) -> float:
+    """For any recipe config with lr, warmup_steps, steps, min_lr_ratio and max_minutes:
+    linear warm-up, then cosine decay over `steps`, or over `max_minutes` of training time if
     that comes first (so a time-boxed run still ends annealed; such a run depends on the machine's
     speed, a step-boxed one does not)."""
     if step < config.warmup_steps:
