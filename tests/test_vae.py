@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -173,3 +174,50 @@ def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
     x = video(5)
     torch.testing.assert_close(a.encode(x), b.encode(x), atol=0, rtol=0)  # same latent space
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved
+
+
+@pytest.fixture(scope="module")
+def frame_vae():
+    torch.manual_seed(1)
+    return VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True)).eval()
+
+
+@pytest.mark.parametrize("t", [1, 5, 17])
+def test_frame_decoder_shapes_and_chunks(frame_vae, t):
+    z = frame_vae.encode(video(t, 24, 32))
+    out = frame_vae.decode(z)
+    assert out.shape == (1, 3, t, 24, 32)
+    for chunk in (1, 2):
+        assert (frame_vae.decode(z, chunk_latents=chunk) - out).abs().max() <= 1e-4
+
+
+def test_frame_decoder_is_causal(frame_vae):
+    z = frame_vae.encode(video(9))
+    whole = frame_vae.decode(z)
+    torch.testing.assert_close(frame_vae.decode(z[:, :, :2]), whole[:, :, :5], atol=1e-5, rtol=0)
+    changed = z.clone()
+    changed[:, :, 2] += 1.0
+    torch.testing.assert_close(frame_vae.decode(changed)[:, :, :5], whole[:, :, :5], atol=1e-5, rtol=0)
+
+
+def test_new_frame_decoder_on_a_frozen_encoder(tmp_path, monkeypatch):
+    import tenku.train_vae as tv
+
+    monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
+    footage, stills = _synthetic_footage()
+    base = train_vae(_tiny_train_config(tmp_path / "base", 2), footage, stills, progress=False)
+    config = _tiny_train_config(tmp_path / "frames", 2)
+    config.init_from, config.train_encoder = str(base), False
+    config.model = dataclasses.replace(vae_tiny(), frame_decoder=True)
+    tuned = train_vae(config, footage, stills, progress=False)
+    a, b = VideoVAE.from_pretrained(base), VideoVAE.from_pretrained(tuned)
+    assert b.config.frame_decoder
+    x = video(5)
+    torch.testing.assert_close(a.encode(x), b.encode(x), atol=0, rtol=0)
+    assert b.decode(b.encode(x)).shape == x.shape
+    # A frozen encoder must come from init_from unchanged: another latent width is refused.
+    config = _tiny_train_config(tmp_path / "bad", 2)
+    config.init_from, config.train_encoder = str(base), False
+    config.model = dataclasses.replace(vae_tiny(), latent_channels=8)
+    with pytest.raises(ValueError, match="train_encoder=False"):
+        train_vae(config, footage, stills, progress=False)

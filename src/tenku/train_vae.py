@@ -18,14 +18,15 @@ import torch
 from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.data import VAEBatches, VAEDataConfig, to_tensor
 from tenku.similarity import psnr, ssim
-from tenku.vae import VAEConfig, VideoVAE, kl_divergence
+from tenku.vae import Upsample, VAEConfig, VideoVAE, kl_divergence
 
 
 @dataclass(kw_only=True)
 class VAETrainConfig:
     out_dir: str = "runs/vae"
     """Checkpoints, TensorBoard logs and the final model go here."""
-    model: VAEConfig = field(default_factory=VAEConfig)
+    model: VAEConfig | None = None
+    """Network design; None: the defaults, or init_from's design when starting from trained weights."""
     data: VAEDataConfig = field(default_factory=VAEDataConfig)
     steps: int = 6000
     """Total optimiser steps (the learning-rate schedule is defined over these)."""
@@ -57,6 +58,8 @@ class VAETrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = VAEConfig(**self.model)
+        if self.model is None and not self.init_from:
+            self.model = VAEConfig()
         if isinstance(self.data, dict):
             self.data = VAEDataConfig(**self.data)
         if self.steps < 1 or self.lr <= 0:
@@ -133,8 +136,7 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
 
     torch.manual_seed(config.data.seed)
     if config.init_from:
-        model = VideoVAE.from_pretrained(config.init_from).train()
-        config.model = model.config
+        model = init_from_trained(config)
     else:
         model = VideoVAE(config.model)
     if not config.train_encoder:
@@ -206,6 +208,35 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
     if step + 1 < config.steps:
         bar.write(f"stopped at step {step + 1}: {config.max_minutes} minutes of training reached")
     return finalize(model, batches, config, out)
+
+
+def init_from_trained(config: VAETrainConfig) -> VideoVAE:
+    """The model of `config.model` (default: init_from's design) started from init_from's weights
+    wherever names and shapes match. When the decoder's design changed (e.g. `frame_decoder`), its
+    finest level and output start fresh; a frozen encoder must load completely."""
+    source = VideoVAE.from_pretrained(config.init_from)
+    config.model = config.model or source.config
+    model = VideoVAE(config.model)
+    fresh_from = len(model.decoder.layers)
+    if source.config.frame_decoder != config.model.frame_decoder:
+        ups = [i for i, m in enumerate(model.decoder.layers) if isinstance(m, Upsample)]
+        fresh_from = ups[-1] + 1 if ups else 0
+    target = model.state_dict()
+    state = {}
+    for name, tensor in source.state_dict().items():
+        fresh = name.startswith(("decoder.norm_out.", "decoder.conv_out.")) and fresh_from < len(model.decoder.layers)
+        if name.startswith("decoder.layers."):
+            fresh = int(name.split(".")[2]) >= fresh_from
+        if name in target and target[name].shape == tensor.shape and not fresh:
+            state[name] = tensor
+    if not config.train_encoder:
+        missing = [k for k in target if k.startswith("encoder.") and k not in state]
+        if missing or source.config.latent_channels != config.model.latent_channels:
+            raise ValueError(f"train_encoder=False needs init_from's encoder unchanged; it lacks {missing[:3]}")
+    model.load_state_dict(state, strict=False)
+    loaded = sum(target[k].numel() for k in state)
+    print(f"init_from {config.init_from}: {loaded / 1e6:.2f}M of {sum(v.numel() for v in target.values()) / 1e6:.2f}M values loaded")
+    return model.train()
 
 
 @torch.no_grad()

@@ -42,6 +42,10 @@ class VAEConfig:
     shortcuts: bool = True
     """Parameter-free space-to-channel shortcuts around every resolution change and around the
     latent bottleneck (Chen et al. 2024, DC-AE): much faster convergence at high compression."""
+    frame_decoder: bool = False
+    """True: the decoder unfolds time from channels before its finest level, so that level runs on
+    every frame instead of on groups of four. Costs about 4x at that level; without it fast motion
+    inside a group of four comes out as ghosted copies (measured on world renders)."""
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)
@@ -178,6 +182,24 @@ class Upsample(nn.Module):
         return out + short
 
 
+class TimeUnfold(nn.Module):
+    """(B, C, t, H, W) -> (B, C_out, 4t, H, W): a 1x1 mix to 4 x C_out channels, read as four frames;
+    with shortcuts, plus the fixed channel-to-time map of the input."""
+
+    def __init__(self, in_channels: int, out_channels: int, shortcut: bool = True):
+        super().__init__()
+        # a CausalConv3d so that it runs as conv2d (see CausalConv3d: oneDNN's bf16 conv3d with a
+        # one-frame kernel gives NaN weight gradients on one thread, reproduced for this 1x1x1 layer)
+        self.proj = CausalConv3d(in_channels, out_channels * TIME_COMPRESSION, (1, 1, 1))
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.proj(x)
+        if self.shortcut:
+            out = out + channel_resample(x, out.shape[1])
+        return rearrange(out, "b (c pt) t h w -> b c (t pt) h w", pt=TIME_COMPRESSION)
+
+
 class Encoder(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -221,17 +243,20 @@ class Decoder(nn.Module):
             layers.extend(ResBlock(c[level], c[level]) for _ in range(config.decoder_blocks[level]))
             if level > 0:
                 layers.append(Upsample(c[level], c[level - 1], config.shortcuts))
+            if level == 1 and config.frame_decoder:
+                layers.append(TimeUnfold(c[0], c[0], config.shortcuts))
         self.layers = nn.Sequential(*layers)
         self.norm_out = ChannelRMSNorm(c[0])
-        self.conv_out = CausalConv3d(c[0], 3 * TIME_COMPRESSION * 4)
+        per_position = 3 * 4 if config.frame_decoder else 3 * TIME_COMPRESSION * 4
+        self.conv_out = CausalConv3d(c[0], per_position)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # z: (B, C, t, h, w)
         h = self.conv_in(z)
         if self.shortcut:
             h = h + channel_resample(z, h.shape[1])
-        h = self.layers(h)  # (B, c[0], t, 4h, 4w)
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 48, t, 4h, 4w) packed frames
+        h = self.layers(h)  # (B, c[0], t or 4t, 4h, 4w)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 48, t, 4h, 4w) packed, or (B, 12, 4t, 4h, 4w)
 
 
 def pack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
@@ -243,8 +268,12 @@ def pack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
 
 
 def unpack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
-    """Inverse of `pack`: (B, 48, t, h, w) -> (B, 3, 4t (- 3 at the start), 2h, 2w)."""
-    x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=TIME_COMPRESSION, ph=2, pw=2)
+    """Inverse of `pack`: (B, 48, t, h, w) -> (B, 3, 4t (- 3 at the start), 2h, 2w). A frame decoder's
+    output (B, 12, 4t, h, w) has its time unfolded already and only its space is unpacked."""
+    if x.shape[1] == 3 * 4:
+        x = rearrange(x, "b (c ph pw) t h w -> b c t (h ph) (w pw)", ph=2, pw=2)
+    else:
+        x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=TIME_COMPRESSION, ph=2, pw=2)
     return x[:, :, TIME_COMPRESSION - 1 :] if at_start else x
 
 

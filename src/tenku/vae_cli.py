@@ -63,6 +63,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.steps:
         config.steps = args.steps
     if args.latent_channels:
+        if config.model is None:
+            raise SystemExit("error: --latent-channels needs a model design; it cannot change init_from's encoder")
         config.model.latent_channels = args.latent_channels
     if args.max_minutes is not None:
         config.max_minutes = args.max_minutes
