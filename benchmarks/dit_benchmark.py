@@ -35,20 +35,21 @@ def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: floa
     from tenku.io import write_video
     from tenku.world import parse_prompt
 
-    passes: dict[str, list[bool]] = {a: [] for a in ATTRIBUTES}
     rows = []
     for i, prompt in enumerate(prompts):
         frames = pipeline.generate(prompt, seconds=seconds, size=size, seed=i)
         result = evaluate_video(frames, pipeline.config.fps, parse_prompt(prompt))
         if out_dir is not None:
             write_video(out_dir / f"{size[0]}x{size[1]}_{i:03d}.mp4", frames, pipeline.config.fps)
-        for name in ATTRIBUTES:
-            verdict = result["attributes"][name]["pass"]
-            if verdict is not None:
-                passes[name].append(bool(verdict))
         rows.append({"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES}})
-    return {"rates": {a: (float(np.mean(v)) if v else None) for a, v in passes.items()},
-            "judged": {a: len(v) for a, v in passes.items()}, "samples": rows}
+    return summarize(rows)
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Pass rates per attribute over the rows' verdicts (None: not judged, left out)."""
+    judged = {a: [bool(r[a]) for r in rows if r[a] is not None] for a in ATTRIBUTES}
+    return {"rates": {a: (float(np.mean(v)) if v else None) for a, v in judged.items()},
+            "judged": {a: len(v) for a, v in judged.items()}, "samples": rows}
 
 
 def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> dict:
@@ -58,18 +59,15 @@ def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> di
     from tenku.vae import reconstruct_frames
     from tenku.world import canonical_caption, parse_prompt, render, sample_scene
 
-    passes: dict[str, list[bool]] = {a: [] for a in ATTRIBUTES}
     fps = pipeline.config.fps
+    rows = []
     for i in range(num):
         scene = sample_scene(i, seconds=seconds, split="test")
+        prompt = canonical_caption(scene)
         frames = render(scene, size[0], size[1], int(round(seconds * fps)) + 1, fps).frames
-        result = evaluate_video(reconstruct_frames(pipeline.vae, frames), fps, parse_prompt(canonical_caption(scene)))
-        for name in ATTRIBUTES:
-            verdict = result["attributes"][name]["pass"]
-            if verdict is not None:
-                passes[name].append(bool(verdict))
-    return {"rates": {a: (float(np.mean(v)) if v else None) for a, v in passes.items()},
-            "judged": {a: len(v) for a, v in passes.items()}, "samples": [None] * num}
+        result = evaluate_video(reconstruct_frames(pipeline.vae, frames), fps, parse_prompt(prompt))
+        rows.append({"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES}})
+    return summarize(rows)
 
 
 def held_out_prompts(num: int, paraphrase: bool) -> list[str]:

@@ -161,12 +161,17 @@ def test_batches_are_a_function_of_step():
     assert not torch.equal(data.batch(7), data.batch(8))
 
 
-def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
+def _trained_base(tmp_path, monkeypatch):
+    """A two-step tiny VAE to fine-tune from, with the synthetic footage it was trained on."""
     import tenku.train_vae as tv
 
     monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
     footage, stills = _synthetic_footage()
-    base = train_vae(_tiny_train_config(tmp_path / "base", 2), footage, stills, progress=False)
+    return train_vae(_tiny_train_config(tmp_path / "base", 2), footage, stills, progress=False), footage, stills
+
+
+def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
+    base, footage, stills = _trained_base(tmp_path, monkeypatch)
     config = _tiny_train_config(tmp_path / "ft", 3)
     config.init_from, config.train_encoder = str(base), False
     tuned = train_vae(config, footage, stills, progress=False)
@@ -201,11 +206,7 @@ def test_frame_decoder_is_causal(frame_vae):
 
 
 def test_new_frame_decoder_on_a_frozen_encoder(tmp_path, monkeypatch):
-    import tenku.train_vae as tv
-
-    monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
-    footage, stills = _synthetic_footage()
-    base = train_vae(_tiny_train_config(tmp_path / "base", 2), footage, stills, progress=False)
+    base, footage, stills = _trained_base(tmp_path, monkeypatch)
     config = _tiny_train_config(tmp_path / "frames", 2)
     config.init_from, config.train_encoder = str(base), False
     config.model = dataclasses.replace(vae_tiny(), frame_decoder=True)

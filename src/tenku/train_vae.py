@@ -217,18 +217,14 @@ def init_from_trained(config: VAETrainConfig) -> VideoVAE:
     source = VideoVAE.from_pretrained(config.init_from)
     config.model = config.model or source.config
     model = VideoVAE(config.model)
-    fresh_from = len(model.decoder.layers)
+    fresh: tuple[str, ...] = ()  # name prefixes that start from scratch
     if source.config.frame_decoder != config.model.frame_decoder:
-        ups = [i for i, m in enumerate(model.decoder.layers) if isinstance(m, Upsample)]
-        fresh_from = ups[-1] + 1 if ups else 0
+        last_up = max(i for i, m in enumerate(model.decoder.layers) if isinstance(m, Upsample))
+        fresh = ("decoder.norm_out.", "decoder.conv_out.",
+                 *(f"decoder.layers.{i}." for i in range(last_up + 1, len(model.decoder.layers))))
     target = model.state_dict()
-    state = {}
-    for name, tensor in source.state_dict().items():
-        fresh = name.startswith(("decoder.norm_out.", "decoder.conv_out.")) and fresh_from < len(model.decoder.layers)
-        if name.startswith("decoder.layers."):
-            fresh = int(name.split(".")[2]) >= fresh_from
-        if name in target and target[name].shape == tensor.shape and not fresh:
-            state[name] = tensor
+    state = {name: tensor for name, tensor in source.state_dict().items()
+             if name in target and target[name].shape == tensor.shape and not name.startswith(fresh)}
     if not config.train_encoder:
         missing = [k for k in target if k.startswith("encoder.") and k not in state]
         if missing or source.config.latent_channels != config.model.latent_channels:

@@ -267,10 +267,10 @@ def pack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
     return rearrange(x, "b c (t pt) (h ph) (w pw) -> b (c pt ph pw) t h w", pt=TIME_COMPRESSION, ph=2, pw=2)
 
 
-def unpack(x: torch.Tensor, at_start: bool = True) -> torch.Tensor:
-    """Inverse of `pack`: (B, 48, t, h, w) -> (B, 3, 4t (- 3 at the start), 2h, 2w). A frame decoder's
-    output (B, 12, 4t, h, w) has its time unfolded already and only its space is unpacked."""
-    if x.shape[1] == 3 * 4:
+def unpack(x: torch.Tensor, at_start: bool = True, time_unfolded: bool = False) -> torch.Tensor:
+    """Inverse of `pack`: (B, 48, t, h, w) -> (B, 3, 4t (- 3 at the start), 2h, 2w). With
+    `time_unfolded` (a frame decoder's output, (B, 12, 4t, h, w)) only space is unpacked."""
+    if time_unfolded:
         x = rearrange(x, "b (c ph pw) t h w -> b c t (h ph) (w pw)", ph=2, pw=2)
     else:
         x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=TIME_COMPRESSION, ph=2, pw=2)
@@ -326,7 +326,7 @@ class VideoVAE(nn.Module):
 
     def decode_raw(self, z: torch.Tensor, at_start: bool = True) -> torch.Tensor:
         """Unnormalised latent (B, C, t, h, w) -> video (B, 3, T, 8h, 8w), roughly in [-1, 1]."""
-        return unpack(self.decoder(z), at_start)
+        return unpack(self.decoder(z), at_start, time_unfolded=self.config.frame_decoder)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """Training pass: returns (reconstruction, mean, logvar)."""
