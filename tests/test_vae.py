@@ -222,3 +222,33 @@ def test_new_frame_decoder_on_a_frozen_encoder(tmp_path, monkeypatch):
     config.model = dataclasses.replace(vae_tiny(), latent_channels=8)
     with pytest.raises(ValueError, match="train_encoder=False"):
         train_vae(config, footage, stills, progress=False)
+
+
+def test_motion_mask_marks_where_an_object_leaves_and_enters():
+    from tenku.train_vae import motion_mask
+
+    x = -torch.ones(1, 3, 3, 16, 16)
+    x[:, :, 0, 2:4, 2:4] = 1  # a square at (2, 2), then (2, 10), then still at (2, 10)
+    x[:, :, 1:, 2:4, 10:12] = 1
+    mask = motion_mask(x)[0, 0]
+    assert mask.shape == (3, 16, 16)
+    for t in (0, 1):  # both ends of the jump, grown by one pixel
+        assert mask[t, 1:5, 1:5].all() and mask[t, 1:5, 9:13].all()
+    assert mask[0].sum() == mask[1].sum() == 32 and not mask[2].any()  # nothing changes from frame 1 to 2
+    assert not mask[:, 8:].any()
+    assert not motion_mask(x[:, :, :1]).any()  # an image has no motion
+
+
+def test_motion_weight_puts_errors_on_moving_pixels_first():
+    from tenku.train_vae import vae_loss
+
+    x = -torch.ones(1, 3, 2, 16, 16)
+    x[:, :, 1, 4:8, 4:8] = 1
+    mean = logvar = torch.zeros(1, 4, 1, 2, 2)
+    on_object, off_object = x.clone(), x.clone()
+    on_object[:, :, 1, 4:8, 4:8] = 0.5
+    off_object[:, :, 1, 12:16, 12:16] += 0.5  # the same total error, on still background
+    plain = VAETrainConfig(steps=1, ssim_weight=0.0)
+    weighted = VAETrainConfig(steps=1, ssim_weight=0.0, motion_weight=4.0)
+    assert vae_loss(plain, x, on_object, mean, logvar)[1]["l1"] == pytest.approx(vae_loss(plain, x, off_object, mean, logvar)[1]["l1"])
+    assert vae_loss(weighted, x, on_object, mean, logvar)[1]["l1"] > 2 * vae_loss(weighted, x, off_object, mean, logvar)[1]["l1"]
