@@ -70,11 +70,11 @@ def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> di
     return summarize(rows)
 
 
-def held_out_prompts(num: int, paraphrase: bool) -> list[str]:
+def held_out_prompts(num: int, paraphrase: bool, start: int = 0) -> list[str]:
     from tenku.world import canonical_caption, paraphrase_prompt, sample_scene
 
     prompts = []
-    for i in range(num):
+    for i in range(start, start + num):
         scene = sample_scene(i, seconds=2.0, split="test")
         prompts.append(paraphrase_prompt(scene, np.random.default_rng([7, i])) if paraphrase else canonical_caption(scene))
     return prompts

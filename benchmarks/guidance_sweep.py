@@ -1,0 +1,67 @@
+"""Choose the shipped model's default guidance (and steps) on a tuning set of held-out prompts,
+disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are not tuned on.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
+        [--guidance 3 4 6 8] [--steps 30]
+
+Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
+seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. Prints one row per setting
+and the mean of colour, shape, direction, count and persistence, the issue's five bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dit_benchmark import ATTRIBUTES, held_out_prompts, score_set  # noqa: E402
+
+BARS = ("color", "shape", "motion", "count", "persistence")
+TUNING_START = 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--num", type=int, default=32)
+    parser.add_argument("--guidance", type=float, nargs="+", default=[3.0, 4.0, 6.0, 8.0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[None])
+    parser.add_argument("--out", default=None, help="write the JSON report here")
+    args = parser.parse_args()
+    from tenku.pipeline import Pipeline
+
+    torch.set_num_threads(2)
+    pipeline = Pipeline.from_pretrained(args.model)
+    base = pipeline.config
+    prompts = held_out_prompts(args.num, paraphrase=False, start=TUNING_START)
+    rows = []
+    print(f"| guidance | steps | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
+    print("| --- " * (len(ATTRIBUTES) + 4) + "|")
+    for steps in args.steps:
+        for guidance in args.guidance:
+            pipeline.config = dataclasses.replace(base, guidance=guidance, steps=steps or base.steps)
+            start = time.perf_counter()
+            rates = score_set(pipeline, prompts, (64, 64), 2.0, None)["rates"]
+            seconds = (time.perf_counter() - start) / len(prompts)
+            mean = float(np.mean([rates[a] for a in BARS if rates[a] is not None]))
+            rows.append({"guidance": guidance, "steps": pipeline.config.steps, "rates": rates, "mean": mean,
+                         "seconds_per_clip": seconds})
+            cells = " | ".join("n/a" if rates[a] is None else f"{100 * rates[a]:.0f}%" for a in ATTRIBUTES)
+            print(f"| {guidance:g} | {pipeline.config.steps} | {cells} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
+    best = max(rows, key=lambda r: r["mean"])
+    print(f"best: guidance {best['guidance']:g}, steps {best['steps']} ({100 * best['mean']:.1f}%)")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
+                                              "rows": rows, "best": best}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
