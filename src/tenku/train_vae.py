@@ -165,7 +165,7 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
             raise ValueError("train_encoder=False fine-tunes a trained decoder: set init_from")
         model.encoder.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0, fused=True)
     start, elapsed_before = 0, 0.0
     if ckpt_dir.exists():
         tensors, state = load_checkpoint(ckpt_dir, optimizer)
