@@ -90,6 +90,11 @@ class DiTTrainConfig:
     """Threads for the transformer; the data worker (rendering, VAE, text encoder) uses one more core."""
     data_workers: int = 1
     """Processes preparing batches ahead of the optimiser (0: in the training process)."""
+    latent_cache: int = 0
+    """Clips to render and encode once (`tenku.latent_cache`) and draw every batch from, with fresh
+    captions and masks each time; 0: render fresh clips for every step in the data worker."""
+    latent_cache_dir: str | None = None
+    """Where the cache lives; None: OUT/latent_cache."""
     init_from: str | None = None
     """Start from this model directory's weights (e.g. the shipped model, to train it further);
     the optimizer and schedule start fresh."""
@@ -109,6 +114,8 @@ class DiTTrainConfig:
             raise ValueError("text_dropout must lie in [0, 1) and cond_probability in [0, 1]")
         if self.steps < 1 or self.lr <= 0:
             raise ValueError(f"steps must be >= 1 and lr > 0, got {self.steps}, {self.lr}")
+        if self.latent_cache < 0:
+            raise ValueError(f"latent_cache must be >= 0 clips, got {self.latent_cache}")
 
 
 def draw_cond_mask(rng: np.random.Generator, num_latent_frames: int) -> np.ndarray:
@@ -133,6 +140,15 @@ def draw_cond_mask(rng: np.random.Generator, num_latent_frames: int) -> np.ndarr
     return mask
 
 
+def draw_text_and_mask(rng: np.random.Generator, config: DiTTrainConfig, options: list[str],
+                       num_latent_frames: int) -> tuple[str, np.ndarray]:
+    """One sample's caption (empty with probability `text_dropout`) and conditioning mask."""
+    text = "" if rng.random() < config.text_dropout else options[int(rng.integers(len(options)))]
+    if rng.random() < config.cond_probability:
+        return text, draw_cond_mask(rng, num_latent_frames)
+    return text, np.zeros(num_latent_frames, np.float32)
+
+
 class WorldLatentBatches:
     """Batches of (latents, captions, cond masks) rendered from the world's train split."""
 
@@ -155,11 +171,9 @@ class WorldLatentBatches:
             scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
             frames = render(scene, bucket.width, bucket.height, bucket.frames, c.fps).frames
             videos.append(to_tensor(frames))
-            options = captions(scene, rng)
-            text = "" if rng.random() < c.text_dropout else options[int(rng.integers(len(options)))]
+            text, mask = draw_text_and_mask(rng, c, captions(scene, rng), 1 + (bucket.frames - 1) // 4)
             texts.append(text)
-            t_lat = 1 + (bucket.frames - 1) // 4
-            masks.append(draw_cond_mask(rng, t_lat) if rng.random() < c.cond_probability else np.zeros(t_lat, np.float32))
+            masks.append(mask)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
             latents = self.vae.encode(torch.stack(videos)).float()
         return {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
@@ -215,7 +229,14 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         raise ValueError(f"model.text_dim={config.model.text_dim} but the text encoder gives {text_encoder.dim}")
     if vae.config.latent_channels != config.model.in_channels:
         raise ValueError(f"model.in_channels={config.model.in_channels} but the VAE has {vae.config.latent_channels} channels")
-    batches = WorldLatentBatches(config, vae)
+    if config.latent_cache:
+        from tenku.latent_cache import CachedLatentBatches, build_cache
+
+        cache_dir = build_cache(config, config.latent_cache_dir or out / "latent_cache", processes=config.threads or 2,
+                                progress=progress)
+        batches = CachedLatentBatches(config, cache_dir)
+    else:
+        batches = WorldLatentBatches(config, vae)
 
     torch.manual_seed(config.seed)
     model = DiT(config.model)

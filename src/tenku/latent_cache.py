@@ -1,0 +1,149 @@
+"""World clips encoded once by the frozen VAE, so DiT training needs no data worker.
+
+Rendering and VAE-encoding fresh scenes for every step keeps one of a laptop's cores busy beside
+the transformer (and on two hyperthreads of one core, slows it too). With a cache the clips are
+made once, in parallel processes, and training draws batches from them: each draw picks the
+clips, one of their captions (or the empty text, for guidance), and a conditioning mask anew, so
+repeated clips still come in new combinations, and both cores train the transformer.
+
+Layout of a cache directory:
+    manifest.json                 the buckets, seed and clip counts it was built for
+    b{bucket:02d}_{chunk:04d}.safetensors
+                                  "latents" (n, C, T, h, w) bf16 of one bucket's chunk of clips;
+                                  metadata "captions": JSON list (per clip) of caption lists
+A build that was interrupted resumes: finished chunks are kept (each is written to a temporary
+name and renamed into place), the rest are made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+CHUNK_CLIPS = 64
+_SEED_SALT = 7919  # keeps cache scenes apart from the step-drawn scenes of the same seed
+_VAE = None  # (path, model) loaded once per worker process
+
+
+def clips_per_bucket(buckets, total: int) -> list[int]:
+    """`total` clips shared in proportion to how fast training consumes each bucket (weight x
+    batch size), and never fewer than one batch."""
+    rates = np.array([b.weight * b.batch_size for b in buckets], dtype=np.float64)
+    return [max(b.batch_size, int(round(total * r / rates.sum()))) for b, r in zip(buckets, rates)]
+
+
+def _manifest(config) -> dict:
+    return {"seed": config.seed, "fps": config.fps, "vae": str(config.vae),
+            "buckets": [[b.frames, b.width, b.height] for b in config.buckets],
+            "clips": clips_per_bucket(config.buckets, config.latent_cache)}
+
+
+def _chunk_path(directory: Path, bucket: int, chunk: int) -> Path:
+    return directory / f"b{bucket:02d}_{chunk:04d}.safetensors"
+
+
+def _make_chunk(args) -> str:
+    """Render, caption and encode one chunk (runs in a worker process, one thread)."""
+    from tenku.data import to_tensor
+    from tenku.models import load_vae
+    from tenku.world import captions, render, sample_scene
+
+    directory, vae_path, seed, fps, bucket_index, (frames, width, height), chunk, count = args
+    global _VAE
+    if _VAE is None or _VAE[0] != vae_path:
+        _VAE = (vae_path, load_vae(vae_path))
+    vae = _VAE[1]
+    rng = np.random.default_rng([seed, _SEED_SALT, bucket_index, chunk])
+    seconds = max(frames - 1, 1) / fps
+    videos, texts = [], []
+    for _ in range(count):
+        scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
+        videos.append(to_tensor(render(scene, width, height, frames, fps).frames))
+        texts.append(captions(scene, rng))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        latents = vae.encode(torch.stack(videos))
+    path = _chunk_path(Path(directory), bucket_index, chunk)
+    partial = path.with_suffix(".partial")
+    save_file({"latents": latents.to(torch.bfloat16).contiguous()}, str(partial), metadata={"captions": json.dumps(texts)})
+    partial.rename(path)
+    return path.name
+
+
+def build_cache(config, directory: str | Path, processes: int = 2, progress: bool = True) -> Path:
+    """Make (or finish) the cache of `config.latent_cache` clips for `config.buckets`, in
+    `processes` spawned processes of one thread each (1: in this process)."""
+    from tqdm import tqdm
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest(config)
+    manifest_path = directory / "manifest.json"
+    if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
+        raise ValueError(f"{directory} holds a latent cache built for other buckets, seed, VAE or size; "
+                         f"delete it or point latent_cache_dir elsewhere")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    jobs = []
+    for index, (shape, clips) in enumerate(zip(manifest["buckets"], manifest["clips"])):
+        for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
+            if not _chunk_path(directory, index, chunk).exists():
+                count = min(CHUNK_CLIPS, clips - chunk * CHUNK_CLIPS)
+                jobs.append((str(directory), None if config.vae is None else str(config.vae), config.seed, config.fps, index, tuple(shape), chunk, count))
+    if processes <= 1:
+        for job in tqdm(jobs, disable=not progress, desc="latent cache", dynamic_ncols=True):
+            _make_chunk(job)
+    elif jobs:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            for _ in tqdm(pool.map(_make_chunk, jobs), total=len(jobs), disable=not progress, desc="latent cache",
+                          dynamic_ncols=True):
+                pass
+    return directory
+
+
+class CachedLatentBatches:
+    """Batches like `train_dit.WorldLatentBatches`, drawn from a built cache: a function of the step."""
+
+    def __init__(self, config, directory: str | Path):
+        from tenku.train_dit import draw_text_and_mask
+
+        self.config, self.draw = config, draw_text_and_mask
+        directory = Path(directory)
+        manifest_path = directory / "manifest.json"
+        if not manifest_path.exists() or json.loads(manifest_path.read_text()) != _manifest(config):
+            raise ValueError(f"{directory}: no latent cache for this config; build it with build_cache")
+        self.latents, self.captions = [], []
+        for index, clips in enumerate(_manifest(config)["clips"]):
+            parts, texts = [], []
+            for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
+                path = _chunk_path(directory, index, chunk)
+                if not path.exists():
+                    raise ValueError(f"{directory}: the cache is incomplete ({path.name} missing); build it again to finish it")
+                with safe_open(str(path), "pt") as f:
+                    parts.append(f.get_tensor("latents"))
+                    texts += json.loads(f.metadata()["captions"])
+            self.latents.append(torch.cat(parts))
+            self.captions.append(texts)
+        weights = np.array([b.weight for b in config.buckets])
+        self.probabilities = weights / weights.sum()
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self.captions)
+
+    def batch(self, step: int) -> dict:
+        c = self.config
+        rng = np.random.default_rng([c.seed, step])
+        index = int(rng.choice(len(c.buckets), p=self.probabilities))
+        bucket = c.buckets[index]
+        picks = rng.choice(len(self.captions[index]), size=bucket.batch_size, replace=False)
+        t_lat = 1 + (bucket.frames - 1) // 4
+        texts, masks = zip(*(self.draw(rng, c, self.captions[index][i], t_lat) for i in picks))
+        return {"latents": self.latents[index][torch.from_numpy(picks)].float(), "texts": list(texts),
+                "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
