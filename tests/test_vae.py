@@ -252,3 +252,4 @@ def test_motion_weight_puts_errors_on_moving_pixels_first():
     weighted = VAETrainConfig(steps=1, ssim_weight=0.0, motion_weight=4.0)
     assert vae_loss(plain, x, on_object, mean, logvar)[1]["l1"] == pytest.approx(vae_loss(plain, x, off_object, mean, logvar)[1]["l1"])
     assert vae_loss(weighted, x, on_object, mean, logvar)[1]["l1"] > 2 * vae_loss(weighted, x, off_object, mean, logvar)[1]["l1"]
+

@@ -44,7 +44,14 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
         for name, value in values.items():
             # Adam keeps `step` as a float tensor; restore the same type.
             state.setdefault(int(index), {})[name] = torch.tensor(float(value)) if name == "step" else value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # The hyper-parameters come from the checkpoint; how the update is computed (a fused kernel or
+    # not) stays as the optimizer was built, so a resumed run keeps the trainer's current choice.
+    groups = [{**saved, **{k: live[k] for k in _IMPLEMENTATION if k in live}}
+              for saved, live in zip(meta["param_groups"], optimizer.param_groups)]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+_IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")
 
 
 def rng_state() -> dict[str, Any]:
