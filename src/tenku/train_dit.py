@@ -6,6 +6,8 @@ probability `text_dropout`, for classifier-free guidance), draws a conditioning 
 latent frames: first, first k, last k, first and last, a span, or none) and regresses the
 rectified-flow velocity on the unknown frames. bf16 autocast, EMA weights, gradient clipping,
 exact resume (batches are a function of the step; model, EMA, optimizer and RNG are saved).
+With `latent_cache` the clips are rendered and encoded once up front (`tenku.latent_cache`) and
+each step draws its batch from them, so the transformer has the machine to itself.
 """
 
 from __future__ import annotations
