@@ -128,21 +128,25 @@ def test_dit_training_resumes_exactly_and_exports(tmp_path, tiny_vae_dir):
 
 
 def test_latent_cache_builds_resumes_and_trains(tmp_path, tiny_vae_dir):
-    from tenku.latent_cache import CachedLatentBatches, build_cache, clips_per_bucket
+    from tenku.latent_cache import CachedLatentBatches, build_cache, clips_per_bucket, vae_fingerprint
+    from tenku.models import load_vae
 
     config = _tiny_config(tmp_path / "run", tiny_vae_dir, 2)
     config.latent_cache = 10
     assert clips_per_bucket(config.buckets, 10) == [4, 6]  # weight x batch size: 2 : 3
-    cache = build_cache(config, tmp_path / "cache", processes=1, progress=False)
+    fingerprint = vae_fingerprint(load_vae(tiny_vae_dir))
+    cache = build_cache(config, tmp_path / "cache", fingerprint, processes=1, progress=False)
     first = sorted(p.name for p in cache.glob("*.safetensors"))
     assert first == ["b00_0000.safetensors", "b01_0000.safetensors"]
     (cache / "b01_0000.safetensors").unlink()  # an interrupted build is finished, the rest kept
     stamp = (cache / "b00_0000.safetensors").stat().st_mtime_ns
     with pytest.raises(ValueError, match="incomplete"):
-        CachedLatentBatches(config, cache)
-    build_cache(config, cache, processes=1, progress=False)
+        CachedLatentBatches(config, cache, fingerprint)
+    build_cache(config, cache, fingerprint, processes=1, progress=False)
     assert (cache / "b00_0000.safetensors").stat().st_mtime_ns == stamp
-    batches = CachedLatentBatches(config, cache)
+    batches = CachedLatentBatches(config, cache, fingerprint)
+    with pytest.raises(ValueError, match="this config and VAE"):  # another VAE's latents are refused
+        CachedLatentBatches(config, cache, "0" * 20)
     assert len(batches) == 10 and all(len(options) >= 2 for options in batches.captions[0])
     for step in range(6):
         batch, again = batches.batch(step), batches.batch(step)
@@ -154,7 +158,7 @@ def test_latent_cache_builds_resumes_and_trains(tmp_path, tiny_vae_dir):
     other = _tiny_config(tmp_path / "run", tiny_vae_dir, 2)
     other.latent_cache, other.seed = 10, 5
     with pytest.raises(ValueError, match="other buckets, seed"):
-        build_cache(other, cache, processes=1, progress=False)
+        build_cache(other, cache, fingerprint, processes=1, progress=False)
     config.latent_cache_dir, config.threads = str(cache), 1
     final = train_dit(config, progress=False)
     assert Pipeline.from_pretrained(final).generate("a red ball", seconds=0.5, size=(32, 32), steps=2).shape == (5, 32, 32, 3)

@@ -7,7 +7,7 @@ clips, one of their captions (or the empty text, for guidance), and a conditioni
 repeated clips still come in new combinations, and both cores train the transformer.
 
 Layout of a cache directory:
-    manifest.json                 the buckets, seed and clip counts it was built for
+    manifest.json                 the buckets, seed, clip counts and VAE weights it was built for
     b{bucket:02d}_{chunk:04d}.safetensors
                                   "latents" (n, C, T, h, w) bf16 of one bucket's chunk of clips;
                                   metadata "captions": JSON list (per clip) of caption lists
@@ -17,6 +17,7 @@ name and renamed into place), the rest are made.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from concurrent.futures import ProcessPoolExecutor
@@ -40,8 +41,18 @@ def clips_per_bucket(buckets, total: int) -> list[int]:
     return [max(b.batch_size, int(round(total * r / rates.sum()))) for b, r in zip(buckets, rates)]
 
 
-def _manifest(config) -> dict:
-    return {"seed": config.seed, "fps": config.fps, "vae": str(config.vae),
+def vae_fingerprint(vae) -> str:
+    """A digest of the VAE's weights and latent statistics: a cache holds one encoder's latents, and
+    the same path may hold another VAE later."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(vae.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _manifest(config, fingerprint: str) -> dict:
+    return {"seed": config.seed, "fps": config.fps, "vae": fingerprint,
             "buckets": [[b.frames, b.width, b.height] for b in config.buckets],
             "clips": clips_per_bucket(config.buckets, config.latent_cache)}
 
@@ -77,14 +88,15 @@ def _make_chunk(args) -> str:
     return path.name
 
 
-def build_cache(config, directory: str | Path, processes: int = 2, progress: bool = True) -> Path:
-    """Make (or finish) the cache of `config.latent_cache` clips for `config.buckets`, in
-    `processes` spawned processes of one thread each (1: in this process)."""
+def build_cache(config, directory: str | Path, fingerprint: str, processes: int = 2, progress: bool = True) -> Path:
+    """Make (or finish) the cache of `config.latent_cache` clips for `config.buckets` with the VAE
+    at `config.vae` (whose `vae_fingerprint` is `fingerprint`), in `processes` spawned processes of
+    one thread each (1: in this process)."""
     from tqdm import tqdm
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    manifest = _manifest(config)
+    manifest = _manifest(config, fingerprint)
     manifest_path = directory / "manifest.json"
     if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
         raise ValueError(f"{directory} holds a latent cache built for other buckets, seed, VAE or size; "
@@ -111,16 +123,17 @@ def build_cache(config, directory: str | Path, processes: int = 2, progress: boo
 class CachedLatentBatches:
     """Batches like `train_dit.WorldLatentBatches`, drawn from a built cache: a function of the step."""
 
-    def __init__(self, config, directory: str | Path):
+    def __init__(self, config, directory: str | Path, fingerprint: str):
         from tenku.train_dit import draw_text_and_mask
 
         self.config, self.draw = config, draw_text_and_mask
         directory = Path(directory)
         manifest_path = directory / "manifest.json"
-        if not manifest_path.exists() or json.loads(manifest_path.read_text()) != _manifest(config):
-            raise ValueError(f"{directory}: no latent cache for this config; build it with build_cache")
+        manifest = _manifest(config, fingerprint)
+        if not manifest_path.exists() or json.loads(manifest_path.read_text()) != manifest:
+            raise ValueError(f"{directory}: no latent cache for this config and VAE; build it with build_cache")
         self.latents, self.captions = [], []
-        for index, clips in enumerate(_manifest(config)["clips"]):
+        for index, clips in enumerate(manifest["clips"]):
             parts, texts = [], []
             for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
                 path = _chunk_path(directory, index, chunk)

@@ -232,11 +232,12 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
     if vae.config.latent_channels != config.model.in_channels:
         raise ValueError(f"model.in_channels={config.model.in_channels} but the VAE has {vae.config.latent_channels} channels")
     if config.latent_cache:
-        from tenku.latent_cache import CachedLatentBatches, build_cache
+        from tenku.latent_cache import CachedLatentBatches, build_cache, vae_fingerprint
 
-        cache_dir = build_cache(config, config.latent_cache_dir or out / "latent_cache", processes=config.threads or 2,
-                                progress=progress)
-        batches = CachedLatentBatches(config, cache_dir)
+        fingerprint = vae_fingerprint(vae)
+        cache_dir = build_cache(config, config.latent_cache_dir or out / "latent_cache", fingerprint,
+                                processes=config.threads or 2, progress=progress)
+        batches = CachedLatentBatches(config, cache_dir, fingerprint)
     else:
         batches = WorldLatentBatches(config, vae)
 
