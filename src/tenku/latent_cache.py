@@ -29,6 +29,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from tenku.conditioning import latent_frames_for
+from tenku.train_dit import draw_bucket, draw_text_and_mask
+
 CHUNK_CLIPS = 64
 _SEED_SALT = 7919  # keeps cache scenes apart from the step-drawn scenes of the same seed
 _VAE = None  # (path, model) loaded once per worker process
@@ -124,9 +127,7 @@ class CachedLatentBatches:
     """Batches like `train_dit.WorldLatentBatches`, drawn from a built cache: a function of the step."""
 
     def __init__(self, config, directory: str | Path, fingerprint: str):
-        from tenku.train_dit import draw_text_and_mask
-
-        self.config, self.draw = config, draw_text_and_mask
+        self.config = config
         directory = Path(directory)
         manifest_path = directory / "manifest.json"
         manifest = _manifest(config, fingerprint)
@@ -144,8 +145,6 @@ class CachedLatentBatches:
                     texts += json.loads(f.metadata()["captions"])
             self.latents.append(torch.cat(parts))
             self.captions.append(texts)
-        weights = np.array([b.weight for b in config.buckets])
-        self.probabilities = weights / weights.sum()
 
     def __len__(self) -> int:
         return sum(len(c) for c in self.captions)
@@ -153,10 +152,10 @@ class CachedLatentBatches:
     def batch(self, step: int) -> dict:
         c = self.config
         rng = np.random.default_rng([c.seed, step])
-        index = int(rng.choice(len(c.buckets), p=self.probabilities))
+        index = draw_bucket(rng, c)
         bucket = c.buckets[index]
         picks = rng.choice(len(self.captions[index]), size=bucket.batch_size, replace=False)
-        t_lat = 1 + (bucket.frames - 1) // 4
-        texts, masks = zip(*(self.draw(rng, c, self.captions[index][i], t_lat) for i in picks))
+        t_lat = latent_frames_for(bucket.frames)
+        texts, masks = zip(*(draw_text_and_mask(rng, c, self.captions[index][i], t_lat) for i in picks))
         return {"latents": self.latents[index][torch.from_numpy(picks)].float(), "texts": list(texts),
                 "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tenku.checkpoint import load_checkpoint, save_checkpoint
+from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, dit_small
 from tenku.flow import FlowSchedule
@@ -151,14 +152,18 @@ def draw_text_and_mask(rng: np.random.Generator, config: DiTTrainConfig, options
     return text, np.zeros(num_latent_frames, np.float32)
 
 
+def draw_bucket(rng: np.random.Generator, config: DiTTrainConfig) -> int:
+    """Index of the bucket of one step's batch, drawn in proportion to the bucket weights."""
+    weights = np.array([b.weight for b in config.buckets])
+    return int(rng.choice(len(config.buckets), p=weights / weights.sum()))
+
+
 class WorldLatentBatches:
     """Batches of (latents, captions, cond masks) rendered from the world's train split."""
 
     def __init__(self, config: DiTTrainConfig, vae):
         self.config = config
         self.vae = vae
-        weights = np.array([b.weight for b in config.buckets])
-        self.probabilities = weights / weights.sum()
 
     @torch.no_grad()
     def batch(self, step: int) -> dict:
@@ -166,14 +171,14 @@ class WorldLatentBatches:
 
         c = self.config
         rng = np.random.default_rng([c.seed, step])
-        bucket = c.buckets[int(rng.choice(len(c.buckets), p=self.probabilities))]
+        bucket = c.buckets[draw_bucket(rng, c)]
         seconds = max(bucket.frames - 1, 1) / c.fps
         videos, texts, masks = [], [], []
         for _ in range(bucket.batch_size):
             scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
             frames = render(scene, bucket.width, bucket.height, bucket.frames, c.fps).frames
             videos.append(to_tensor(frames))
-            text, mask = draw_text_and_mask(rng, c, captions(scene, rng), 1 + (bucket.frames - 1) // 4)
+            text, mask = draw_text_and_mask(rng, c, captions(scene, rng), latent_frames_for(bucket.frames))
             texts.append(text)
             masks.append(mask)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
