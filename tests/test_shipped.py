@@ -1,5 +1,7 @@
 """The shipped models: present, loadable offline, and giving the requested shapes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,20 @@ def test_shipped_model_rejects_unsupported(pipeline):
         pipeline.generate("a red ball", size=(128, 128))
     with pytest.raises(ValueError, match="seconds"):
         pipeline.generate("a red ball", seconds=0)
+
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").rglob("*.json"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_parse_and_chain(recipe):
+    """Every recipe the model cards cite loads into its typed config, and a recipe that starts from
+    earlier weights names the final weights of another recipe (or a shipped model)."""
+    from tenku import train_dit, train_vae
+
+    loader = train_dit if recipe.name.startswith("dit") else train_vae
+    config = loader.config_from_json(recipe)
+    outputs = {f"{loader.config_from_json(r).out_dir}/final" for r in RECIPES
+               if r.name.startswith("dit") == recipe.name.startswith("dit")}
+    if config.init_from is not None:
+        assert str(config.init_from).startswith("models/") or str(config.init_from) in outputs, config.init_from
