@@ -79,3 +79,7 @@ def test_recipes_parse_and_chain(recipe, recipe_outputs):
     if config.init_from is not None:
         start = str(config.init_from)
         assert start.startswith("models/") or start in recipe_outputs[type(config)], start
+    vae = getattr(config, "vae", None)
+    if vae is not None:  # a DiT recipe trains on the latents of a VAE recipe's output (or a shipped VAE)
+        vae_outputs = {o for t, outs in recipe_outputs.items() if t is not type(config) for o in outs}
+        assert vae.startswith("models/") or vae in vae_outputs, vae
