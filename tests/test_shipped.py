@@ -62,24 +62,31 @@ def _load_recipe(path: Path):
 
 
 @pytest.fixture(scope="module")
-def recipe_outputs() -> dict[type, set[str]]:
-    """The final-weights directory of every recipe, by config type (DiT recipes start from DiT weights)."""
+def recipe_configs() -> dict[Path, object]:
+    """Every recipe parsed once into its typed config."""
+    return {path: _load_recipe(path) for path in RECIPES}
+
+
+@pytest.fixture(scope="module")
+def recipe_outputs(recipe_configs) -> dict[type, set[str]]:
+    """The final-weights directory of every recipe, by config type."""
     outputs: dict[type, set[str]] = {}
-    for path in RECIPES:
-        config = _load_recipe(path)
+    for config in recipe_configs.values():
         outputs.setdefault(type(config), set()).add(f"{config.out_dir}/final")
     return outputs
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
-def test_recipes_parse_and_chain(recipe, recipe_outputs):
-    """Every recipe the model cards cite loads into its typed config, and a recipe that starts from
-    earlier weights names the final weights of another recipe (or a shipped model)."""
-    config = _load_recipe(recipe)
+def test_recipes_parse_and_chain(recipe, recipe_configs, recipe_outputs):
+    """Every recipe the model cards cite loads into its typed config, a recipe that starts from
+    earlier weights names the final weights of another recipe of its kind (or a shipped model), and
+    a DiT recipe trains on the latents of a VAE recipe's final weights (or a shipped VAE)."""
+    from tenku.train_vae import VAETrainConfig
+
+    config = recipe_configs[recipe]
     if config.init_from is not None:
         start = str(config.init_from)
         assert start.startswith("models/") or start in recipe_outputs[type(config)], start
     vae = getattr(config, "vae", None)
-    if vae is not None:  # a DiT recipe trains on the latents of a VAE recipe's output (or a shipped VAE)
-        vae_outputs = {o for t, outs in recipe_outputs.items() if t is not type(config) for o in outs}
-        assert vae.startswith("models/") or vae in vae_outputs, vae
+    if vae is not None:
+        assert vae.startswith("models/") or vae in recipe_outputs[VAETrainConfig], vae
