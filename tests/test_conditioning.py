@@ -304,6 +304,17 @@ def test_generate_long_streams_chunks(pipeline):
         (lambda p, c: p.animate(c[0], "a ball", size=(48, 48)), ValueError, "supported sizes"),
         (lambda p, c: p.edit(np.concatenate([c] * 4), "a ball"), ValueError, "at most 33 frames"),
         (lambda p, c: p.generate_long("a ball", seconds=-1), ValueError, "seconds must be > 0"),
+        (lambda p, c: p.extend(c, "a ball", seconds=float("inf")), ValueError, "seconds must be > 0 and finite"),
+        (lambda p, c: p.connect(c, c, "a ball", seconds=float("inf")), ValueError, "seconds must be > 0 and finite"),
+        (lambda p, c: p.loop("a ball", seconds=float("inf")), ValueError, "seconds must be > 0 and finite"),
+        (lambda p, c: p.animate(c[0], "a ball", seconds=0.01), ValueError, "seconds=0.01 is too short.*0.125 s"),
+        (lambda p, c: p.connect(c, c, "a ball", seconds=0.1), ValueError, "too short for a transition.*0.25 s"),
+        (lambda p, c: p.loop("a ball", seconds=0.1), ValueError, "too short for a loop.*0.25 s"),
+        (lambda p, c: p.edit(c, "a ball", seed=-1), ValueError, "seed must be an integer"),
+        (lambda p, c: p.animate(c[0], "a ball", guidance=float("nan")), ValueError, "guidance must be a finite"),
+        # generate_long yields lazily; its arguments are still checked at the call
+        (lambda p, c: p.generate_long("a ball", seconds=9, guidance=float("nan")), ValueError, "guidance must be"),
+        (lambda p, c: p.generate_long("a ball", seconds=9, seed=2**64), ValueError, "seed must be an integer"),
         (lambda p, c: p.animate("/nonexistent/cat.png", "a ball"), FileNotFoundError, "no such file"),
     ],
 )
@@ -343,5 +354,27 @@ def test_cli_modes(pipeline, clip, tmp_path, capsys):
     capsys.readouterr()
     assert main(["edit", str(tmp_path / "in.mp4"), "a blue ball", "--strength", "2", *common]) == 2
     assert main(["animate", str(tmp_path / "missing.png"), "a ball", "-o", str(tmp_path / "a.mp4"), *common]) == 2
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and "strength" in errors[0] and "missing.png: no such file" in errors[1]
+    # errors found once the model is loaded: one line each, no progress bar before them
+    assert main(["generate", "a ball", "-o", str(tmp_path / "g.mp4"), "--guidance", "nan", *common]) == 2
+    assert main(["image", "a ball", "-o", str(tmp_path / "i.png"), "--seed", "-1", *common]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("tenku")]
+    assert len(errors) == 4 and "strength" in errors[0] and "missing.png: no such file" in errors[1]
+    assert "guidance" in errors[2] and "seed" in errors[3] and "denoising" not in err
+    assert not (tmp_path / "g.mp4").exists() and not (tmp_path / "i.png").exists()
+
+
+@pytest.mark.parametrize("command", [["edit", "IN", "a blue ball"], ["extend", "IN", "a red ball"],
+                                     ["connect", "IN", "IN", "a red ball"], ["animate", "IN", "a red ball"]])
+def test_cli_refuses_to_overwrite_its_input(clip, tmp_path, capsys, command):
+    """-o naming the input is refused before anything runs: the result would replace the user's video."""
+    from tenku.cli import main
+    from tenku.io import write_video
+
+    source = tmp_path / "in.mp4"
+    write_video(source, clip, 8.0)
+    before = source.read_bytes()
+    argv = [str(source) if arg == "IN" else arg for arg in command]
+    assert main([*argv, "-o", str(tmp_path / "sub" / ".." / "in.mp4"), "--steps", "1"]) == 2
+    assert "in.mp4: is also the input; refusing to overwrite it" in capsys.readouterr().err
+    assert source.read_bytes() == before

@@ -233,6 +233,8 @@ def test_missing_file(tmp_path):
         ("empty.mp4", b"", "empty.mp4: empty file"),
         ("bad.mp4", np.random.default_rng(0).bytes(4000), "bad.mp4: not a readable video or image"),
         ("notes.txt", b"just some text\n" * 50, "notes.txt: not a readable video or image"),
+        # FFmpeg's image2 demuxer takes any .png as a 0x0 video stream
+        ("notes.png", b"just some text\n" * 50, "notes.png: not a readable video or image"),
         ("broken.png", None, "broken.png: corrupt or truncated PNG image"),
     ],
 )

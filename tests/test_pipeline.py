@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -70,15 +71,65 @@ def test_image_shape_and_determinism(pipeline):
         ({"seconds": 0}, "seconds must be > 0"),
         ({"seconds": -1}, "seconds must be > 0"),
         ({"seconds": 9}, "at most 4"),
+        ({"seconds": float("nan")}, "seconds must be > 0 and finite"),
+        ({"seconds": float("inf")}, "seconds must be > 0 and finite"),
         ({"prompt": "  "}, "prompt is empty"),
         ({"fps": 24}, "8 fps"),
+        ({"fps": float("nan")}, "8 fps"),
         ({"steps": 0}, "steps must be >= 1"),
+        ({"guidance": -1}, "guidance must be a finite number >= 0"),
+        ({"guidance": float("nan")}, "guidance must be a finite number >= 0"),  # was a black video
+        ({"guidance": float("inf")}, "guidance must be a finite number >= 0"),
+        ({"seed": -1}, r"seed must be an integer from 0 to 2\*\*64 - 1"),
+        ({"seed": 2**64}, r"seed must be an integer from 0 to 2\*\*64 - 1"),
+        ({"sampler": "ddim"}, "sampler must be one of"),
     ],
 )
 def test_bad_arguments(pipeline, kwargs, match):
     args = {"prompt": "a red ball", "seconds": 1.0, "size": (64, 64), **kwargs}
     with pytest.raises(ValueError, match=match):
         pipeline.generate(**args)
+
+
+@pytest.fixture(scope="module")
+def model_dir(pipeline, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("model")
+    pipeline.save_pretrained(directory, dtype=torch.float32)
+    pipeline.vae.save_pretrained(directory / "vae", dtype=torch.float32)
+    return directory
+
+
+def _break_json(name, **changes):
+    def apply(directory):
+        path = directory / name
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return apply
+
+
+@pytest.mark.parametrize(
+    "damage,error,match",
+    [
+        (lambda d: shutil.rmtree(d), FileNotFoundError, "no such model directory"),
+        (lambda d: (d / "pipeline.json").unlink(), FileNotFoundError, "pipeline.json: missing"),
+        (lambda d: (d / "pipeline.json").write_text("{ not json"), ValueError, "pipeline.json: not valid JSON"),
+        (_break_json("pipeline.json", bogus=1), ValueError, "pipeline.json: not a valid PipelineConfig.*bogus"),
+        (_break_json("pipeline.json", fps=0), ValueError, "pipeline.json: not a valid PipelineConfig.*fps must be"),
+        (_break_json("pipeline.json", guidance=float("nan")), ValueError, "pipeline.json: .*guidance must be"),
+        (_break_json("dit_config.json", depth=3), ValueError, "dit.safetensors: the weights do not fit.*missing"),
+        (lambda d: (d / "dit.safetensors").write_bytes(b"junk" * 100), ValueError,
+         "dit.safetensors: not a readable safetensors file"),
+        (lambda d: (d / "vae" / "vae_config.json").write_text(""), ValueError, "vae_config.json: not valid JSON"),
+    ],
+)
+def test_broken_model_directories_are_named(model_dir, tmp_path, damage, error, match):
+    """A missing or corrupt model file is a ValueError/FileNotFoundError naming it, never a traceback
+    from json, safetensors or load_state_dict."""
+    directory = tmp_path / "model"
+    shutil.copytree(model_dir, directory)
+    Pipeline.from_pretrained(directory)  # intact, it loads
+    damage(directory)
+    with pytest.raises(error, match=match):
+        Pipeline.from_pretrained(directory)
 
 
 def test_known_frames_are_kept(pipeline):

@@ -99,6 +99,9 @@ def test_pad_and_reconstruct_any_size(vae):
     padded, original = pad_video(torch.zeros(1, 3, 6, 21, 30))
     assert padded.shape[2:] == (9, 24, 32) and original == (6, 21, 30)
     assert reconstruct_frames(vae, frames).shape == frames.shape
+    for chunk_latents in (0, -2):  # was "range() arg 3 must not be zero"
+        with pytest.raises(ValueError, match="chunk_latents must be an integer >= 1"):
+            reconstruct_frames(vae, frames, chunk_latents=chunk_latents)
 
 
 def test_save_load_round_trip(vae, tmp_path):
@@ -108,6 +111,50 @@ def test_save_load_round_trip(vae, tmp_path):
     torch.testing.assert_close(loaded.encode(x), vae.encode(x))
     with pytest.raises(FileNotFoundError):
         VideoVAE.from_pretrained(tmp_path / "missing")
+
+
+def test_broken_files_are_named(vae, tmp_path):
+    config = json.loads(json.dumps(dataclasses.asdict(vae.config)))
+    for damage, match in [
+        (lambda: (tmp_path / "vae_config.json").write_text("[1, 2"), "vae_config.json: not valid JSON"),
+        (lambda: (tmp_path / "vae_config.json").write_text("[1, 2]"), "vae_config.json: expected a JSON object"),
+        (lambda: (tmp_path / "vae_config.json").write_text(json.dumps({**config, "colour": 1})),
+         "vae_config.json: not a valid VAEConfig.*colour"),
+        (lambda: (tmp_path / "vae_config.json").write_text(json.dumps({**config, "latent_channels": 8})),
+         "vae.safetensors: the weights do not fit.*of the wrong shape"),
+        (lambda: (tmp_path / "vae.safetensors").write_bytes(b"\x00" * 64), "vae.safetensors: not a readable safetensors"),
+    ]:
+        vae.save_pretrained(tmp_path, dtype=torch.float32)
+        damage()
+        with pytest.raises(ValueError, match=match):
+            VideoVAE.from_pretrained(tmp_path)
+
+
+def test_reconstruct_cli_outputs(vae, tmp_path, capsys):
+    """An image output holds one frame, so a video is refused rather than cut to its first frame; an
+    image may be written as a one-frame mp4; the input is never the output."""
+    from tenku.cli import main
+    from tenku.io import probe_video, write_image, write_video
+
+    model = tmp_path / "model"
+    vae.save_pretrained(model, dtype=torch.float32)
+    frames = (np.random.default_rng(0).random((9, 24, 40, 3)) * 255).astype(np.uint8)
+    write_video(tmp_path / "in.mp4", frames, 8.0)
+    write_image(tmp_path / "in.png", frames[0])
+    common = ["--model", str(model)]
+    assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.png"), *common]) == 2
+    assert "out.png: an image holds one frame but the input has 9" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+    assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.png"), "--max-frames", "1",
+                 *common]) == 0
+    assert (tmp_path / "out.png").is_file()
+    assert main(["vae", "reconstruct", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.mp4"), *common]) == 0
+    assert probe_video(tmp_path / "out.mp4").num_frames == 1
+    before = (tmp_path / "in.mp4").read_bytes()
+    assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "in.mp4"), *common]) == 2
+    assert "is also the input" in capsys.readouterr().err and (tmp_path / "in.mp4").read_bytes() == before
+    assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "--chunk-latents", "0", *common]) == 2
+    assert "chunk_latents must be" in capsys.readouterr().err
 
 
 def test_metrics_known_values():

@@ -51,18 +51,39 @@ def add_generate_commands(commands: argparse._SubParsersAction, train_commands: 
     train.set_defaults(handler=_train)
 
 
-def _progress(total_steps: int):
-    from tqdm import tqdm
+class Progress:
+    """A tqdm bar over a pipeline call's denoising steps, used as its callback. It opens at the first
+    step, whose info carries the total of all windows (else `total`), so a call that fails early
+    prints no bar."""
 
-    bar = tqdm(total=total_steps, desc="denoising", unit="step", dynamic_ncols=True)
-    return bar, (lambda info: bar.update(1))
+    def __init__(self, total: int | None = None) -> None:
+        self.total = total
+        self.bar = None
+
+    def __call__(self, info: dict) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=info.get("total", self.total), desc="denoising", unit="step", dynamic_ncols=True)
+        self.bar.update(1)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _check_output(path: Path, suffixes: set[str]) -> Path:
+def _check_output(path: Path, suffixes: set[str], inputs=()) -> Path:
+    """The output file, checked before any work: a known suffix, not a directory, not one of the
+    `inputs` (replacing the input with the result would lose it). Its directory is made."""
     if path.suffix.lower() not in suffixes:
         raise ValueError(f"{path}: output must end in {' or '.join(sorted(suffixes))}")
     if path.is_dir():
         raise ValueError(f"{path}: is a directory; give a file name")
+    if any(path.resolve() == Path(source).resolve() for source in inputs):
+        raise ValueError(f"{path}: is also the input; refusing to overwrite it, give another -o")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -78,13 +99,9 @@ def _generate(args: argparse.Namespace) -> int:
         from tenku.modes_cli import generate_long_to_file
 
         return generate_long_to_file(args, pipeline, output, started)
-    pipeline.check_request(args.prompt, args.seconds, args.size)
-    steps = args.steps or pipeline.config.steps
-    sampler = args.sampler or pipeline.config.sampler
-    bar, callback = _progress(steps)
-    with bar:
+    with Progress(total=args.steps or pipeline.config.steps) as progress:
         frames = pipeline.generate(args.prompt, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
-                                   steps=args.steps, guidance=args.guidance, sampler=sampler, callback=callback)
+                                   steps=args.steps, guidance=args.guidance, sampler=args.sampler, callback=progress)
     write_video(output, frames, pipeline.config.fps)
     print(f"{output}  ({frames.shape[0]} frames, {frames.shape[2]}x{frames.shape[1]}, "
           f"{pipeline.config.fps:g} fps, {time.time() - started:.1f} s)")
@@ -97,11 +114,9 @@ def _image(args: argparse.Namespace) -> int:
 
     output = _check_output(Path(args.output), {".png", ".jpg", ".jpeg"})
     pipeline = Pipeline.from_pretrained(args.model)
-    pipeline.check_request(args.prompt, None, args.size)
-    bar, callback = _progress(args.steps or pipeline.config.steps)
-    with bar:
+    with Progress(total=args.steps or pipeline.config.steps) as progress:
         frame = pipeline.image(args.prompt, size=args.size, seed=args.seed, steps=args.steps,
-                               guidance=args.guidance, callback=callback)
+                               guidance=args.guidance, callback=progress)
     write_image(output, frame)
     print(output)
     return 0

@@ -232,6 +232,9 @@ def _av_source(path: Path) -> _Source:
     stream.thread_type = "AUTO"  # frame + slice threads: ~2x faster decode
     width, height = stream.codec_context.width, stream.codec_context.height
     width, height = _true_size(container.metadata.get(_SIZE_KEY), width, height)
+    if width < 1 or height < 1:  # e.g. FFmpeg's image2 demuxer on a text file named .png
+        container.close()
+        raise ValueError(f"{path}: not a readable video or image (its video stream has no frame size)")
 
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else IMAGE_FPS

@@ -6,8 +6,12 @@ tenku in editable mode, so they sit next to the package). `TENKU_MODELS` overrid
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_VAE = "tenku-vae"
 
@@ -27,6 +31,41 @@ def shipped_model_dir(name: str) -> Path:
             "(`pip install -e .`) or set TENKU_MODELS to the folder that holds the models"
         )
     return path
+
+
+def read_config(path: Path, config_class: type[T]) -> T:
+    """A dataclass config from its JSON file; bad JSON or fields are a ValueError naming the file."""
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object of {config_class.__name__} fields")
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as error:  # unknown or missing fields, or values __post_init__ refuses
+        raise ValueError(f"{path}: not a valid {config_class.__name__} ({error})") from None
+
+
+def load_weights(model, path: Path) -> None:
+    """Load safetensors weights into `model` as float32. A file that is not safetensors, or whose
+    tensors do not fit the model its config describes, is a ValueError naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+        wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+        example = (missing or unexpected or wrong)[0]
+        raise ValueError(f"{path}: the weights do not fit the model its config describes ({len(missing)} missing, "
+                         f"{len(unexpected)} unexpected, {len(wrong)} of the wrong shape, e.g. {example!r})")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
 
 
 def load_vae(path: str | Path | None = None):

@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tenku.generate_cli import _check_output, _sampling_arguments, parse_size
+from tenku.generate_cli import Progress, _check_output, _sampling_arguments, parse_size
 
 
 def add_mode_commands(commands: argparse._SubParsersAction) -> None:
@@ -61,34 +61,12 @@ def _output_arguments(parser: argparse.ArgumentParser, seconds_help: str | None,
     _sampling_arguments(parser)
 
 
-class Progress:
-    """A tqdm bar over a pipeline call's denoising steps, used as its callback. It opens at the first
-    step, whose info carries the total of all windows, so a call that fails early prints no bar."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def __call__(self, info: dict) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=info.get("total"), desc="denoising", unit="step", dynamic_ncols=True)
-        self.bar.update(1)
-
-    def __enter__(self) -> "Progress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _run(args: argparse.Namespace, inputs: list[str], method: str, *positional, **options) -> int:
     """Check the output and inputs (before the model loads), run one pipeline mode, write the video."""
     from tenku.io import probe_video, write_video
     from tenku.pipeline import Pipeline
 
-    output = _check_output(Path(args.output), {".mp4"})
+    output = _check_output(Path(args.output), {".mp4"}, inputs)
     for path in inputs:
         probe_video(path)  # a missing or unreadable input fails now, naming the file
     started = time.time()

@@ -17,6 +17,7 @@ resize, nearest-in-time frames at the model's fps (`conditioning.load_frames`)."
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import warnings
@@ -87,8 +88,19 @@ class PipelineConfig:
             self.flow = FlowSchedule(**self.flow)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}")
+        for name in ("fps", "max_seconds"):
+            if not _is_finite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not _is_finite(self.guidance) or self.guidance < 0:
+            raise ValueError(f"guidance must be a finite number >= 0, got {self.guidance!r}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
+
+
+def _is_finite(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def num_video_frames(seconds: float, fps: float) -> int:
@@ -126,19 +138,19 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> "Pipeline":
         """Load a model directory (dit.safetensors, dit_config.json, pipeline.json); None: the shipped model."""
-        from safetensors.torch import load_file
-
-        from tenku.models import shipped_model_dir
+        from tenku.models import load_weights, read_config, shipped_model_dir
         from tenku.text import load_text_encoder
 
         directory = shipped_model_dir(DEFAULT_MODEL) if path is None else Path(path)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: no such model directory")
         for name in ("dit.safetensors", "dit_config.json", "pipeline.json"):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name}: missing; a tenku model directory holds "
                                         "dit.safetensors, dit_config.json and pipeline.json")
-        config = PipelineConfig(**json.loads((directory / "pipeline.json").read_text()))
-        dit = DiT(DiTConfig(**json.loads((directory / "dit_config.json").read_text())))
-        dit.load_state_dict({k: v.float() for k, v in load_file(str(directory / "dit.safetensors")).items()})
+        config = read_config(directory / "pipeline.json", PipelineConfig)
+        dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
+        load_weights(dit, directory / "dit.safetensors")
         vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
         return cls(dit, vae, load_text_encoder(config.text_encoder), config)
 
@@ -181,12 +193,32 @@ class Pipeline:
 
     @staticmethod
     def _check_seconds(seconds: float) -> None:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if not _is_finite(seconds) or seconds <= 0:
+            raise ValueError(f"seconds must be > 0 and finite, got {seconds}")
+
+    def _count_frames(self, seconds: float, what: str, min_frames: int, *, plus_one: bool) -> int:
+        """round(seconds * fps) frames (+ 1 for a clip that starts at frame 0), at least `min_frames`."""
+        self._check_seconds(seconds)
+        num_frames = int(round(seconds * self.config.fps)) + plus_one
+        if num_frames < min_frames:
+            shortest = (min_frames - plus_one) / self.config.fps
+            raise ValueError(f"seconds={seconds:g} is too short for {what} at {self.config.fps:g} fps; "
+                             f"ask for at least {shortest:g} s")
+        return num_frames
 
     def _check_fps(self, fps: float | None) -> None:
-        if fps is not None and abs(fps - self.config.fps) > 1e-6:
+        if fps is not None and not abs(fps - self.config.fps) <= 1e-6:  # also refuses nan
             raise ValueError(f"this model generates at {self.config.fps:g} fps, got fps={fps:g}")
+
+    @staticmethod
+    def _check_sampling(seed: int, guidance: float | None, sampler: str | None) -> None:
+        """What every mode passes through to `sample_latents`; None takes the model's default."""
+        if sampler is not None and sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+        if guidance is not None and (not _is_finite(guidance) or guidance < 0):
+            raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
 
     # --- the denoising loop ------------------------------------------------------------------
 
@@ -225,12 +257,9 @@ class Pipeline:
         eps - cond), as in training, where they are noised with the rest and left out of the loss;
         so they come out exactly as given and the model never sees them off that path."""
         c = self.config
+        self._check_sampling(seed, guidance, sampler)
         guidance = c.guidance if guidance is None else guidance
-        sampler_fn = SAMPLERS.get(sampler or c.sampler)
-        if sampler_fn is None:
-            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-        if guidance < 0:
-            raise ValueError(f"guidance must be >= 0, got {guidance}")
+        sampler_fn = SAMPLERS[sampler or c.sampler]
         ts = self.timesteps(steps, latent_shape, t_start)
         t, h, w = latent_shape
         shape = (1, self.dit.config.in_channels, t, h, w)
@@ -377,9 +406,9 @@ class Pipeline:
         (fitted to the model's size). A video file gives its first frame. The image is latent 0 (the
         trained "first" mask); the decoder's error on it is faded out over the next frames."""
         self.check_request(prompt, seconds, size or self.config.sizes[0])
+        num_frames = self._count_frames(seconds, "a video from the image", 2, plus_one=True)
         image = self.load_input(image, "image", size=size, max_frames=1)  # (1, H, W, 3)
         size = (image.shape[2], image.shape[1])
-        num_frames = num_video_frames(seconds, self.config.fps)
         window = plan_animate(num_frames, self.max_latents)
         progress = _counting(callback, self._total_steps([window], size, steps))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
@@ -445,8 +474,7 @@ class Pipeline:
         A may be an image, B must be a video (its first frames carry the motion to arrive at). Both are
         fitted to `size`, or to the size nearest A's aspect ratio."""
         self._check_prompt(prompt)
-        self._check_seconds(seconds)
-        window = plan_connect(num_video_frames(seconds, self.config.fps), self.max_latents)
+        window = plan_connect(self._count_frames(seconds, "a transition", 3, plus_one=True), self.max_latents)
         a = self.load_input(video_a, "video_a", input_fps=input_fps, size=size)
         size = (a.shape[2], a.shape[1])
         b = self._load_video(video_b, "video_b", input_fps=input_fps, size=size,
@@ -479,8 +507,7 @@ class Pipeline:
         a window with its first latent (frame c0) and its second (frames c1..c4) known at the two ends
         (trained "first and last"), so the end is generated to lead into c0 and the motion after it."""
         self.check_request(prompt, None, size)
-        self._check_seconds(seconds)
-        window = plan_loop(int(round(seconds * self.config.fps)), self.max_latents)
+        window = plan_loop(self._count_frames(seconds, "a loop", 2, plus_one=False), self.max_latents)
         width, height = size
         shape = (window.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
         progress = _counting(callback, 2 * self._total_steps([window], size, steps))
@@ -509,6 +536,7 @@ class Pipeline:
         at middling strengths, 1 is text-to-video from scratch. Same frame count as the (fitted)
         input, which may be an image; at most one window (`config.max_seconds`)."""
         self._check_prompt(prompt)
+        self._check_sampling(seed, guidance, sampler)  # the seed is used before sampling, for the noise
         if not isinstance(strength, numbers.Real) or not 0 < strength <= 1:
             raise ValueError(f"strength must be in (0, 1] (the noise level edited from; 1 ignores the input), got {strength!r}")
         limit = decoded_frames(self.max_latents)
@@ -549,6 +577,7 @@ class Pipeline:
         self.check_request(prompt, None, size)
         self._check_seconds(seconds)
         self._check_fps(fps)
+        self._check_sampling(seed, guidance, sampler)  # now, not when the first window is made
         windows = plan_long(num_video_frames(seconds, self.config.fps), max_latents=self.max_latents,
                             context_latents=self.config.context_latents)
         progress = _counting(callback, self._total_steps(windows, tuple(size), steps))

@@ -423,17 +423,15 @@ class VideoVAE(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "VideoVAE":
-        from safetensors.torch import load_file
+        from tenku.models import load_weights, read_config
 
         directory = Path(directory)
         weights, config_file = directory / "vae.safetensors", directory / "vae_config.json"
         for f in (weights, config_file):
             if not f.is_file():
                 raise FileNotFoundError(f"{f}: no such file (a VAE directory holds vae.safetensors and vae_config.json)")
-        config = VAEConfig(**json.loads(config_file.read_text()))
-        model = cls(config)
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        model.load_state_dict(state)
+        model = cls(read_config(config_file, VAEConfig))
+        load_weights(model, weights)
         return model.eval()
 
 
@@ -516,6 +514,8 @@ def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4):
     are padded to valid sizes (see `pad_video`) and cropped back."""
     from tenku.data import to_frames, to_tensor
 
+    if chunk_latents is not None and (not isinstance(chunk_latents, int) or chunk_latents < 1):
+        raise ValueError(f"chunk_latents must be an integer >= 1 (or None: all at once), got {chunk_latents!r}")
     video, (t, h, w) = pad_video(to_tensor(frames)[None])
     chunk_frames = None if chunk_latents is None else TIME_COMPRESSION * chunk_latents
     z = vae.encode(video, chunk_frames=chunk_frames)

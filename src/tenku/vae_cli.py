@@ -31,23 +31,27 @@ def add_vae_commands(commands: argparse._SubParsersAction, train_commands: argpa
 def _reconstruct(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from tenku.io import read_video, write_image, write_video
+    from tenku.generate_cli import _check_output
+    from tenku.io import probe_video, read_video, write_image, write_video
     from tenku.models import load_vae
     from tenku.vae import reconstruct_frames
     from tenku.similarity import psnr_uint8, ssim_uint8
 
+    image_suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
     source = Path(args.video)
+    is_image = probe_video(source).num_frames == 1 and source.suffix.lower() in image_suffixes
+    output = Path(args.output) if args.output else source.with_name(source.stem + ("_vae.png" if is_image else "_vae.mp4"))
+    output = _check_output(output, {".mp4"} | image_suffixes, [source])
     video = read_video(source, max_frames=args.max_frames)
+    if output.suffix.lower() != ".mp4" and len(video.frames) > 1:
+        raise ValueError(f"{output}: an image holds one frame but the input has {len(video.frames)}; "
+                         "write a .mp4, or pass --max-frames 1")
     vae = load_vae(args.model)
     out_frames = reconstruct_frames(vae, video.frames, chunk_latents=args.chunk_latents)
-    is_image = video.frames.shape[0] == 1 and source.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-    output = Path(args.output) if args.output else source.with_name(source.stem + ("_vae.png" if is_image else "_vae.mp4"))
-    if output.resolve() == source.resolve():
-        raise ValueError(f"{output}: refusing to overwrite the input")
-    if is_image or output.suffix.lower() == ".png":
-        write_image(output, out_frames[0])
-    else:
+    if output.suffix.lower() == ".mp4":
         write_video(output, out_frames, video.fps)
+    else:
+        write_image(output, out_frames[0])
     print(f"PSNR {psnr_uint8(video.frames, out_frames):.2f} dB  SSIM {ssim_uint8(video.frames, out_frames):.4f}  "
           f"({video.frames.shape[0]} frames {video.frames.shape[2]}x{video.frames.shape[1]}, {np.prod(video.frames.shape)} values)")
     print(f"wrote {output}")
