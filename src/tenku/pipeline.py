@@ -178,12 +178,13 @@ class Pipeline:
             self._check_seconds(seconds)
             if seconds > self.config.max_seconds:
                 raise ValueError(f"seconds must be at most {self.config.max_seconds:g} for one window of this "
-                                 f"model, got {seconds:g} (longer videos: generate_long)")
+                                 f"model, got {seconds:g} (only text to video goes longer: `tenku generate --seconds S`, "
+                                 "or Pipeline.generate_long)")
 
     @staticmethod
     def _check_prompt(prompt: str) -> None:
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("prompt is empty; describe the video, e.g. 'a red ball bouncing on a black background'")
+            raise ValueError("prompt is empty; describe what to make, e.g. 'a red ball bouncing on a black background'")
 
     def _check_size(self, size: tuple[int, int]) -> None:
         size = tuple(int(v) for v in size)
