@@ -13,6 +13,7 @@ from tenku.vae import (
     VAEConfig,
     VideoVAE,
     latent_frames,
+    pack,
     pad_video,
     reconstruct_frames,
     vae_tiny,
@@ -269,6 +270,39 @@ def test_new_frame_decoder_on_a_frozen_encoder(tmp_path, monkeypatch):
     config.model = dataclasses.replace(vae_tiny(), latent_channels=8)
     with pytest.raises(ValueError, match="train_encoder=False"):
         train_vae(config, footage, stills, progress=False)
+
+
+def test_deepened_vae_starts_where_its_source_ended(tmp_path):
+    from tenku.train_vae import init_from_trained
+
+    torch.manual_seed(3)
+    base = VideoVAE(vae_tiny()).eval()  # blocks (1, 0, 1) per level in both halves
+    for p in base.parameters():  # trained-looking weights: no zero convolutions to hide a misload
+        p.data.add_(0.05 * torch.randn_like(p))
+    base.save_pretrained(tmp_path / "base", dtype=torch.float32)
+    config = _tiny_train_config(tmp_path / "deep", 2)
+    config.init_from = str(tmp_path / "base")
+    config.model = dataclasses.replace(vae_tiny(), encoder_blocks=(2, 1, 1), decoder_blocks=(1, 2, 3))
+    deep = init_from_trained(config).eval()
+    assert sum(p.numel() for p in deep.parameters()) > sum(p.numel() for p in base.parameters())
+    x = video(9)
+    with torch.no_grad():
+        torch.testing.assert_close(deep.encoder(pack(x)), base.encoder(pack(x)), atol=1e-5, rtol=0)
+        z = base.encode(x)
+        torch.testing.assert_close(deep.decode(z), base.decode(z), atol=1e-5, rtol=0)
+    # The same design loads every value unchanged; a shallower one keeps the blocks it has.
+    config.model = vae_tiny()
+    same = init_from_trained(config)
+    for name, value in base.state_dict().items():
+        torch.testing.assert_close(same.state_dict()[name], value, atol=0, rtol=0)
+    # Blocks move between levels: level 1's two (width 8) are dropped, not loaded into level 0's
+    # new second and third blocks (also width 8), which start as the identity.
+    other = VideoVAE(dataclasses.replace(vae_tiny(), encoder_blocks=(1, 2, 1)))
+    other.save_pretrained(tmp_path / "other", dtype=torch.float32)
+    config.init_from, config.model = str(tmp_path / "other"), dataclasses.replace(vae_tiny(), encoder_blocks=(3, 0, 1))
+    moved = init_from_trained(config).encoder.layers
+    torch.testing.assert_close(moved[0].conv1.conv.weight, other.encoder.layers[0].conv1.conv.weight, atol=0, rtol=0)
+    assert not moved[1].conv2.conv.weight.any() and not moved[2].conv2.conv.weight.any()
 
 
 def test_motion_mask_marks_where_an_object_leaves_and_enters():

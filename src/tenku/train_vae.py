@@ -18,7 +18,7 @@ import torch
 from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.data import VAEBatches, VAEDataConfig, to_tensor
 from tenku.similarity import psnr, ssim
-from tenku.vae import Upsample, VAEConfig, VideoVAE, kl_divergence
+from tenku.vae import ResBlock, Upsample, VAEConfig, VideoVAE, kl_divergence
 
 
 @dataclass(kw_only=True)
@@ -234,7 +234,9 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
 def init_from_trained(config: VAETrainConfig) -> VideoVAE:
     """The model of `config.model` (default: init_from's design) started from init_from's weights
     wherever names and shapes match. When the decoder's design changed (e.g. `frame_decoder`), its
-    finest level and output start fresh; a frozen encoder must load completely."""
+    finest level and output start fresh; residual blocks added to a level (more `encoder_blocks` or
+    `decoder_blocks`) start as the identity, so the deeper model begins where init_from ended; a
+    frozen encoder must load completely."""
     source = VideoVAE.from_pretrained(config.init_from)
     config.model = config.model or source.config
     model = VideoVAE(config.model)
@@ -244,8 +246,24 @@ def init_from_trained(config: VAETrainConfig) -> VideoVAE:
         fresh = ("decoder.norm_out.", "decoder.conv_out.",
                  *(f"decoder.layers.{i}." for i in range(last_up + 1, len(model.decoder.layers))))
     target = model.state_dict()
-    state = {name: tensor for name, tensor in source.state_dict().items()
-             if name in target and target[name].shape == tensor.shape and not name.startswith(fresh)}
+    renames = {**_block_renames(source.encoder.layers, model.encoder.layers, "encoder.layers."),
+               **_block_renames(source.decoder.layers, model.decoder.layers, "decoder.layers.")}
+    state = {}
+    for name, tensor in source.state_dict().items():
+        prefix = next((p for p in renames if name.startswith(p)), None)
+        if prefix is not None:
+            name = renames[prefix] + name[len(prefix):]
+        elif name.startswith(("encoder.layers.", "decoder.layers.")):
+            continue  # a layer the new design does not have
+        if name in target and target[name].shape == tensor.shape and not name.startswith(fresh):
+            state[name] = tensor
+    for part, prefix in ((model.encoder.layers, "encoder.layers."), (model.decoder.layers, "decoder.layers.")):
+        for index, block in enumerate(part):
+            name = f"{prefix}{index}."
+            if isinstance(block, ResBlock) and name not in renames.values() and not name.startswith(fresh):
+                with torch.no_grad():  # a block the source lacks starts as the identity
+                    block.conv2.conv.weight.zero_()
+                    block.conv2.conv.bias.zero_()
     if not config.train_encoder:
         missing = [k for k in target if k.startswith("encoder.") and k not in state]
         if missing or source.config.latent_channels != config.model.latent_channels:
@@ -254,6 +272,26 @@ def init_from_trained(config: VAETrainConfig) -> VideoVAE:
     loaded = sum(target[k].numel() for k in state)
     print(f"init_from {config.init_from}: {loaded / 1e6:.2f}M of {sum(v.numel() for v in target.values()) / 1e6:.2f}M values loaded")
     return model.train()
+
+
+def _block_renames(source: torch.nn.Sequential, target: torch.nn.Sequential, prefix: str) -> dict[str, str]:
+    """Name prefixes of `source`'s layers -> the same layers in `target`, a design with more (or
+    fewer) residual blocks per level: the j-th block after the k-th resampling layer in one is the
+    j-th after the k-th in the other, so a deepened VAE starts from the trained one."""
+
+    def roles(layers):
+        out, between, blocks = [], 0, 0
+        for layer in layers:
+            if isinstance(layer, ResBlock):
+                out.append(("block", between, blocks))
+                blocks += 1
+            else:
+                between, blocks = between + 1, 0
+                out.append(("resample", between, 0))
+        return out
+
+    where = {role: index for index, role in enumerate(roles(target))}
+    return {f"{prefix}{index}.": f"{prefix}{where[role]}." for index, role in enumerate(roles(source)) if role in where}
 
 
 @torch.no_grad()
