@@ -200,7 +200,7 @@ class Pipeline:
     def _count_frames(self, seconds: float, what: str, min_frames: int, *, plus_one: bool) -> int:
         """round(seconds * fps) frames (+ 1 for a clip that starts at frame 0), at least `min_frames`."""
         self._check_seconds(seconds)
-        num_frames = int(round(seconds * self.config.fps)) + plus_one
+        num_frames = num_video_frames(seconds, self.config.fps) - (not plus_one)
         if num_frames < min_frames:
             shortest = (min_frames - plus_one) / self.config.fps
             raise ValueError(f"seconds={seconds:g} is too short for {what} at {self.config.fps:g} fps; "
