@@ -10,6 +10,7 @@ from tenku.footage import Footage
 from tenku.similarity import psnr, psnr_uint8, ssim
 from tenku.train_vae import VAETrainConfig, train_vae
 from tenku.vae import (
+    CausalConv3d,
     VAEConfig,
     VideoVAE,
     latent_frames,
@@ -229,10 +230,34 @@ def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved
 
 
-@pytest.fixture(scope="module")
-def frame_vae():
+@pytest.fixture(scope="module", params=[False, True], ids=["reach-back", "group-frames"])
+def frame_vae(request):
     torch.manual_seed(1)
-    return VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True)).eval()
+    return VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True, group_frames=request.param)).eval()
+
+
+def test_group_conv_never_looks_across_a_group():
+    torch.manual_seed(0)
+    conv = CausalConv3d(2, 3, (3, 3, 3), group=4)
+    x = torch.randn(1, 2, 12, 5, 5)
+    out = conv(x)
+    changed = x.clone()
+    changed[:, :, 3] += 1.0  # last frame of the first group
+    diff = (conv(changed) - out).abs().amax(dim=(0, 1, 3, 4))
+    assert diff[:3].max() == 0 and diff[3] > 0  # causal inside the group
+    assert diff[4:].max() == 0  # later groups never see it
+    # each group alone gives the same as within the whole video: a group starts afresh
+    torch.testing.assert_close(conv(x[:, :, 4:8]), out[:, :, 4:8], atol=1e-6, rtol=0)
+
+
+def test_group_frames_keeps_the_weights_and_needs_a_frame_decoder():
+    reach = VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True))
+    grouped = VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True, group_frames=True))
+    grouped.load_state_dict(reach.state_dict())  # same parameters: a reach-back decoder fine-tunes into it
+    assert any(m.group for m in grouped.decoder.modules() if isinstance(m, CausalConv3d))
+    assert not any(m.group for m in grouped.encoder.modules() if isinstance(m, CausalConv3d))
+    with pytest.raises(ValueError, match="group_frames needs frame_decoder"):
+        VAEConfig(group_frames=True)
 
 
 @pytest.mark.parametrize("t", [1, 5, 17])
