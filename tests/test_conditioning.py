@@ -378,3 +378,32 @@ def test_cli_refuses_to_overwrite_its_input(clip, tmp_path, capsys, command):
     assert main([*argv, "-o", str(tmp_path / "sub" / ".." / "in.mp4"), "--steps", "1"]) == 2
     assert "in.mp4: is also the input; refusing to overwrite it" in capsys.readouterr().err
     assert source.read_bytes() == before
+
+
+def test_cli_refuses_a_bad_request_before_loading_weights(pipeline, clip, tmp_path, capsys):
+    """Prompt, size, seconds, seed, steps and guidance are checked from pipeline.json alone: a model
+    whose weights file is broken still gives the request's error, not the weights'."""
+    from tenku.cli import main
+    from tenku.io import write_video
+
+    model = tmp_path / "model"
+    pipeline.save_pretrained(model, dtype=torch.float32)
+    (model / "dit.safetensors").write_bytes(b"not weights")
+    write_video(tmp_path / "in.mp4", clip, 8.0)
+    common = ["--model", str(model), "-o", str(tmp_path / "out.mp4")]
+    cases = [
+        (["generate", " ", *common], "prompt is empty"),
+        (["generate", "a ball", "--size", "96x96", *common], "size 96x96 is not supported"),
+        (["generate", "a ball", "--seconds", "0", *common], "seconds must be > 0"),
+        (["generate", "a ball", "--steps", "0", *common], "steps must be >= 1"),
+        (["generate", "a ball", "--fps", "24", *common], "generates at 8 fps"),
+        (["image", "a ball", "--seed", "-1", "--model", str(model), "-o", str(tmp_path / "i.png")], "seed must be"),
+        (["extend", str(tmp_path / "in.mp4"), "a ball", "--guidance", "-1", *common], "guidance must be"),
+        (["loop", "a ball", "--size", "64x65", *common], "size 64x65 is not supported"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    # the same model with a valid request fails on its weights: the checks above ran before loading
+    assert main(["generate", "a ball", *common]) == 2
+    assert "dit.safetensors" in capsys.readouterr().err

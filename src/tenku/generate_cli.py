@@ -88,11 +88,20 @@ def _check_output(path: Path, suffixes: set[str], inputs=()) -> Path:
     return path
 
 
+def preflight(args: argparse.Namespace, prompt: str, **request) -> None:
+    """Refuse a bad request from the model's pipeline.json, before the weights take seconds to load."""
+    from tenku.pipeline import RequestChecks, read_pipeline_config
+
+    RequestChecks(read_pipeline_config(args.model)).preflight(
+        prompt, size=args.size, seed=args.seed, steps=args.steps, guidance=args.guidance, **request)
+
+
 def _generate(args: argparse.Namespace) -> int:
     from tenku.io import write_video
     from tenku.pipeline import Pipeline
 
     output = _check_output(Path(args.output), {".mp4"})
+    preflight(args, args.prompt, seconds=args.seconds, fps=args.fps, sampler=args.sampler)
     started = time.time()
     pipeline = Pipeline.from_pretrained(args.model)
     if args.seconds > pipeline.config.max_seconds:  # sliding windows, streamed to the file
@@ -113,6 +122,7 @@ def _image(args: argparse.Namespace) -> int:
     from tenku.pipeline import Pipeline
 
     output = _check_output(Path(args.output), {".png", ".jpg", ".jpeg"})
+    preflight(args, args.prompt)
     pipeline = Pipeline.from_pretrained(args.model)
     with Progress(total=args.steps or pipeline.config.steps) as progress:
         frame = pipeline.image(args.prompt, size=args.size, seed=args.seed, steps=args.steps,

@@ -128,48 +128,40 @@ def _window_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed) % 2**32, index]).generate_state(1)[0])
 
 
-class Pipeline:
-    def __init__(self, dit: DiT, vae: VideoVAE, text_encoder, config: PipelineConfig):
-        self.dit = dit.eval()
-        self.vae = vae.eval()
-        self.text_encoder = text_encoder
+def model_directory(path: str | Path | None = None) -> Path:
+    """A tenku model directory (dit.safetensors, dit_config.json, pipeline.json), checked to hold
+    its three files; None: the shipped model."""
+    from tenku.models import shipped_model_dir
+
+    directory = shipped_model_dir(DEFAULT_MODEL) if path is None else Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such model directory")
+    for name in ("dit.safetensors", "dit_config.json", "pipeline.json"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name}: missing; a tenku model directory holds "
+                                    "dit.safetensors, dit_config.json and pipeline.json")
+    return directory
+
+
+def read_pipeline_config(path: str | Path | None = None) -> PipelineConfig:
+    """A model's pipeline.json alone: what it supports, without loading any weights."""
+    from tenku.models import read_config
+
+    return read_config(model_directory(path) / "pipeline.json", PipelineConfig)
+
+
+class RequestChecks:
+    """Checks of a request that need only the model's pipeline.json, so the CLI can refuse a bad
+    size, prompt or seed in milliseconds instead of after the weights have loaded:
+    `RequestChecks(read_pipeline_config(path)).check_request(...)`. `Pipeline` runs the same checks."""
+
+    def __init__(self, config: PipelineConfig):
         self.config = config
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path | None = None) -> "Pipeline":
-        """Load a model directory (dit.safetensors, dit_config.json, pipeline.json); None: the shipped model."""
-        from tenku.models import load_weights, read_config, shipped_model_dir
-        from tenku.text import load_text_encoder
-
-        directory = shipped_model_dir(DEFAULT_MODEL) if path is None else Path(path)
-        if not directory.is_dir():
-            raise FileNotFoundError(f"{directory}: no such model directory")
-        for name in ("dit.safetensors", "dit_config.json", "pipeline.json"):
-            if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory / name}: missing; a tenku model directory holds "
-                                        "dit.safetensors, dit_config.json and pipeline.json")
-        config = read_config(directory / "pipeline.json", PipelineConfig)
-        dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
-        load_weights(dit, directory / "dit.safetensors")
-        vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
-        return cls(dit, vae, load_text_encoder(config.text_encoder), config)
-
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().to(dtype).contiguous() for k, v in self.dit.state_dict().items()},
-                  str(directory / "dit.safetensors"))
-        (directory / "dit_config.json").write_text(json.dumps(asdict(self.dit.config), indent=2) + "\n")
-        (directory / "pipeline.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     @property
     def max_latents(self) -> int:
         """Latent frames of the longest window (9 for 4 s at 8 fps)."""
         return latent_frames_for(num_video_frames(self.config.max_seconds, self.config.fps))
-
-    # --- checks ------------------------------------------------------------------------------
 
     def check_request(self, prompt: str, seconds: float | None, size: tuple[int, int]) -> None:
         self._check_prompt(prompt)
@@ -221,13 +213,62 @@ class Pipeline:
         if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer from 0 to 2**64 - 1, got {seed!r}")
 
+    @staticmethod
+    def _check_steps(steps: int | None) -> None:
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+
+    def preflight(self, prompt: str, *, size: tuple[int, int] | None = None, seconds: float | None = None,
+                  fps: float | None = None, seed: int = 0, steps: int | None = None, guidance: float | None = None,
+                  sampler: str | None = None) -> None:
+        """Everything about a request that can be refused from pipeline.json alone (None: not given).
+        Limits that depend on the mode or the input (e.g. too short for a loop) come later."""
+        self._check_prompt(prompt)
+        if size is not None:
+            self._check_size(size)
+        if seconds is not None:
+            self._check_seconds(seconds)
+        self._check_fps(fps)
+        self._check_steps(steps)
+        self._check_sampling(seed, guidance, sampler)
+
+
+class Pipeline(RequestChecks):
+    def __init__(self, dit: DiT, vae: VideoVAE, text_encoder, config: PipelineConfig):
+        super().__init__(config)
+        self.dit = dit.eval()
+        self.vae = vae.eval()
+        self.text_encoder = text_encoder
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> "Pipeline":
+        """Load a model directory (dit.safetensors, dit_config.json, pipeline.json); None: the shipped model."""
+        from tenku.models import load_weights, read_config
+        from tenku.text import load_text_encoder
+
+        directory = model_directory(path)
+        config = read_pipeline_config(directory)
+        dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
+        load_weights(dit, directory / "dit.safetensors")
+        vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
+        return cls(dit, vae, load_text_encoder(config.text_encoder), config)
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().to(dtype).contiguous() for k, v in self.dit.state_dict().items()},
+                  str(directory / "dit.safetensors"))
+        (directory / "dit_config.json").write_text(json.dumps(asdict(self.dit.config), indent=2) + "\n")
+        (directory / "pipeline.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
     # --- the denoising loop ------------------------------------------------------------------
 
     def timesteps(self, steps: int | None, latent_shape: tuple[int, int, int], t_start: float = 1.0) -> torch.Tensor:
         """The times `sample_latents` steps through for a latent (t, h, w): 1 (or `t_start`) down to 0."""
+        self._check_steps(steps)
         steps = self.config.steps if steps is None else steps
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
         t, h, w = latent_shape
         num_tokens = t * (h // self.dit.config.patch_size[1]) * (w // self.dit.config.patch_size[2])
         ts = self.config.flow.timesteps(steps, num_tokens)
