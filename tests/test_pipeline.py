@@ -198,6 +198,15 @@ def test_latent_cache_builds_resumes_and_trains(tmp_path, tiny_vae_dir):
     batches = CachedLatentBatches(config, cache, fingerprint)
     with pytest.raises(ValueError, match="this config and VAE"):  # another VAE's latents are refused
         CachedLatentBatches(config, cache, "0" * 20)
+    vae = load_vae(tiny_vae_dir)
+    with torch.no_grad():  # the encoder and latent statistics decide the latents; the decoder does not
+        next(vae.decoder.parameters()).add_(1.0)
+        assert vae_fingerprint(vae) == fingerprint
+        next(vae.encoder.parameters()).add_(1.0)
+        assert vae_fingerprint(vae) != fingerprint
+        vae = load_vae(tiny_vae_dir)
+        vae.latent_std.mul_(2.0)
+        assert vae_fingerprint(vae) != fingerprint
     assert len(batches) == 10 and all(len(options) >= 2 for options in batches.captions[0])
     for step in range(6):
         batch, again = batches.batch(step), batches.batch(step)

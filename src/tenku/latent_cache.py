@@ -45,10 +45,13 @@ def clips_per_bucket(buckets, total: int) -> list[int]:
 
 
 def vae_fingerprint(vae) -> str:
-    """A digest of the VAE's weights and latent statistics: a cache holds one encoder's latents, and
-    the same path may hold another VAE later."""
+    """A digest of the VAE's encoder weights and latent statistics: a cache holds one encoder's
+    latents, and the same path may hold another VAE later. The decoder is left out, so a decoder
+    fine-tuned on a frozen encoder (VAE v3, v4) reads the same cache."""
     digest = hashlib.sha256()
     for name, tensor in sorted(vae.state_dict().items()):
+        if not name.startswith(("encoder.", "latent_")):
+            continue
         digest.update(name.encode())
         digest.update(tensor.detach().float().contiguous().numpy().tobytes())
     return digest.hexdigest()[:20]
