@@ -248,6 +248,10 @@ def test_group_conv_never_looks_across_a_group():
     assert diff[4:].max() == 0  # later groups never see it
     # each group alone gives the same as within the whole video: a group starts afresh
     torch.testing.assert_close(conv(x[:, :, 4:8]), out[:, :, 4:8], atol=1e-6, rtol=0)
+    # the same as a plain causal convolution run on each group separately
+    conv.group = None
+    separately = torch.cat([conv(x[:, :, g : g + 4]) for g in range(0, 12, 4)], dim=2)
+    torch.testing.assert_close(out, separately, atol=1e-5, rtol=0)
 
 
 def test_group_frames_keeps_the_weights_and_needs_a_frame_decoder():
