@@ -247,7 +247,7 @@ class Pipeline(RequestChecks):
         from tenku.text import load_text_encoder
 
         directory = model_directory(path)
-        config = read_pipeline_config(directory)
+        config = read_config(directory / "pipeline.json", PipelineConfig)
         dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
         load_weights(dit, directory / "dit.safetensors")
         vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
