@@ -2,7 +2,7 @@
 disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are not tuned on.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
-        [--guidance 3 4 6 8] [--steps 30]
+        [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. Prints one row per setting
@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[None])
     parser.add_argument("--base-shift", type=float, nargs="+", default=[None],
                         help="sampling time shift at the flow's base_tokens (default: the model's)")
+    parser.add_argument("--sampler", nargs="+", default=[None], choices=["euler", "heun"],
+                        help="sampler (default: the model's); heun evaluates the model about twice a step")
     parser.add_argument("--out", default=None, help="write the JSON report here")
     args = parser.parse_args()
     from tenku.pipeline import Pipeline
@@ -45,22 +47,24 @@ def main() -> None:
     base = pipeline.config
     prompts = held_out_prompts(args.num, paraphrase=False, start=TUNING_START)
     rows = []
-    print(f"| guidance | steps | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
-    print("| --- " * (len(ATTRIBUTES) + 5) + "|")
-    settings = [(g, n, s) for s in args.base_shift for n in args.steps for g in args.guidance]
-    for guidance, steps, shift in settings:
+    print(f"| guidance | steps | sampler | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
+    print("| --- " * (len(ATTRIBUTES) + 6) + "|")
+    settings = [(g, n, s, m) for m in args.sampler for s in args.base_shift for n in args.steps for g in args.guidance]
+    for guidance, steps, shift, sampler in settings:
         flow = dataclasses.replace(base.flow, base_shift=shift or base.flow.base_shift)
-        pipeline.config = dataclasses.replace(base, guidance=guidance, steps=steps or base.steps, flow=flow)
+        pipeline.config = dataclasses.replace(base, guidance=guidance, steps=steps or base.steps, flow=flow,
+                                              sampler=sampler or base.sampler)
         start = time.perf_counter()
         rates = score_set(pipeline, prompts, (64, 64), 2.0, None)["rates"]
         seconds = (time.perf_counter() - start) / len(prompts)
         mean = float(np.mean([rates[a] for a in BARS if rates[a] is not None]))
-        rows.append({"guidance": guidance, "steps": pipeline.config.steps, "base_shift": flow.base_shift,
+        rows.append({"guidance": guidance, "steps": pipeline.config.steps, "sampler": pipeline.config.sampler,
+                     "base_shift": flow.base_shift,
                      "rates": rates, "mean": mean, "seconds_per_clip": seconds})
         cells = " | ".join("n/a" if rates[a] is None else f"{100 * rates[a]:.0f}%" for a in ATTRIBUTES)
-        print(f"| {guidance:g} | {pipeline.config.steps} | {flow.base_shift:g} | {cells} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
+        print(f"| {guidance:g} | {pipeline.config.steps} | {pipeline.config.sampler} | {flow.base_shift:g} | {cells} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
     best = max(rows, key=lambda r: r["mean"])
-    print(f"best: guidance {best['guidance']:g}, steps {best['steps']}, base shift {best['base_shift']:g} "
+    print(f"best: guidance {best['guidance']:g}, steps {best['steps']}, {best['sampler']}, base shift {best['base_shift']:g} "
           f"({100 * best['mean']:.1f}%)")
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
