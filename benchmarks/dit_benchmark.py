@@ -45,11 +45,22 @@ def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: floa
     return summarize(rows)
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Pass rates per attribute over the rows' verdicts (None: not judged, left out)."""
+def rates_of(rows: list[dict]) -> tuple[dict, dict]:
+    """Pass rate and number judged per attribute over the rows' verdicts (None: not judged, left out)."""
     judged = {a: [bool(r[a]) for r in rows if r[a] is not None] for a in ATTRIBUTES}
-    return {"rates": {a: (float(np.mean(v)) if v else None) for a, v in judged.items()},
-            "judged": {a: len(v) for a, v in judged.items()}, "samples": rows}
+    return {a: (float(np.mean(v)) if v else None) for a, v in judged.items()}, {a: len(v) for a, v in judged.items()}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Pass rates per attribute, overall and by the number of objects the prompt names (where
+    text-to-video models usually break down: binding colours, shapes and motions to the right object)."""
+    from tenku.world import parse_prompt
+
+    rates, judged = rates_of(rows)
+    counts = [len(parse_prompt(r["prompt"]).objects) for r in rows]
+    by_objects = {str(n): rates_of([r for r, c in zip(rows, counts) if c == n])[0] | {"n": counts.count(n)}
+                  for n in sorted(set(counts))}
+    return {"rates": rates, "judged": judged, "by_objects": by_objects, "samples": rows}
 
 
 def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> dict:
@@ -181,6 +192,13 @@ def main() -> None:
         r = report[key]["rates"]
         cells = " | ".join("n/a" if r[a] is None else f"{100 * r[a]:.0f}%" for a in ATTRIBUTES)
         print(f"| {key} | {len(report[key]['samples'])} | {cells} |")
+    print("\nBy the number of objects in the prompt:\n")
+    print("| set | objects | n | colour | shape | direction | count | persistence | physics | flicker |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key in ("canonical_64x64", "vae_ceiling_64x64"):
+        for objects, r in report[key]["by_objects"].items():
+            cells = " | ".join("n/a" if r[a] is None else f"{100 * r[a]:.0f}%" for a in ATTRIBUTES)
+            print(f"| {key} | {objects} | {r['n']} | {cells} |")
     s, t = report["sampling"], report["training"]
     print(f"\n`tenku generate` 2 s 64x64, default settings, model loading included: "
           f"{report['generate_2s_64x64_wall_seconds']:.1f} s wall")
