@@ -322,6 +322,8 @@ def table(report: dict) -> str:
     rate("edit 0.5", "new colour right (evaluator's colour attribute)", e["colour_right"], 0.80)
     g = report["long"]
     seconds = report["long_seconds"]
+    if not g["wall_s"]:  # --long-cases 0
+        return "\n".join(rows)
     rate(f"{seconds:g} s generation", "persistence over the whole clip", g["persistence"], 0.90)
     m = g["memory"]
     rows.append(f"| {seconds:g} s generation | peak memory vs a 4 s clip (whole process) | <= 1.5x | "
@@ -353,6 +355,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.long_cases = args.cases if args.long_cases is None else args.long_cases
+    if args.cases < 1 or args.long_cases < 0:
+        parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
     pipeline = Pipeline.from_pretrained(args.model)
     cases = [world_case(i) for i in range(args.cases)]
     report = {"model": args.model or "shipped", "cases": args.cases, "steps": args.steps or pipeline.config.steps,
@@ -367,9 +371,9 @@ def main() -> None:
         started = time.perf_counter()
         report[name] = run()
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    print(table(report))
-    if args.out:
+    if args.out:  # before the table, so that a failure printing it loses no measurement
         Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+    print(table(report))
 
 
 if __name__ == "__main__":
