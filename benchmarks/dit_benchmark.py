@@ -45,6 +45,11 @@ def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: floa
     return summarize(rows)
 
 
+def rate_cells(rates: dict) -> str:
+    """One markdown row's cells: each attribute's pass rate in percent, n/a where none was judged."""
+    return " | ".join("n/a" if rates[a] is None else f"{100 * rates[a]:.0f}%" for a in ATTRIBUTES)
+
+
 def rates_of(rows: list[dict]) -> tuple[dict, dict]:
     """Pass rate and number judged per attribute over the rows' verdicts (None: not judged, left out)."""
     judged = {a: [bool(r[a]) for r in rows if r[a] is not None] for a in ATTRIBUTES}
@@ -189,16 +194,13 @@ def main() -> None:
     print("| set | n | colour | shape | direction | count | persistence | physics | flicker |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for key in [k for k in report if k.startswith(("canonical", "paraphrased", "vae_ceiling"))]:
-        r = report[key]["rates"]
-        cells = " | ".join("n/a" if r[a] is None else f"{100 * r[a]:.0f}%" for a in ATTRIBUTES)
-        print(f"| {key} | {len(report[key]['samples'])} | {cells} |")
+        print(f"| {key} | {len(report[key]['samples'])} | {rate_cells(report[key]['rates'])} |")
     print("\nBy the number of objects in the prompt:\n")
     print("| set | objects | n | colour | shape | direction | count | persistence | physics | flicker |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for key in ("canonical_64x64", "vae_ceiling_64x64"):
         for objects, r in report[key]["by_objects"].items():
-            cells = " | ".join("n/a" if r[a] is None else f"{100 * r[a]:.0f}%" for a in ATTRIBUTES)
-            print(f"| {key} | {objects} | {r['n']} | {cells} |")
+            print(f"| {key} | {objects} | {r['n']} | {rate_cells(r)} |")
     s, t = report["sampling"], report["training"]
     print(f"\n`tenku generate` 2 s 64x64, default settings, model loading included: "
           f"{report['generate_2s_64x64_wall_seconds']:.1f} s wall")

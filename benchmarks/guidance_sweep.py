@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dit_benchmark import ATTRIBUTES, held_out_prompts, score_set  # noqa: E402
+from dit_benchmark import ATTRIBUTES, held_out_prompts, rate_cells, score_set  # noqa: E402
 
 BARS = ("color", "shape", "motion", "count", "persistence")
 TUNING_START = 10_000
@@ -61,8 +61,7 @@ def main() -> None:
         rows.append({"guidance": guidance, "steps": pipeline.config.steps, "sampler": pipeline.config.sampler,
                      "base_shift": flow.base_shift,
                      "rates": rates, "mean": mean, "seconds_per_clip": seconds})
-        cells = " | ".join("n/a" if rates[a] is None else f"{100 * rates[a]:.0f}%" for a in ATTRIBUTES)
-        print(f"| {guidance:g} | {pipeline.config.steps} | {pipeline.config.sampler} | {flow.base_shift:g} | {cells} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
+        print(f"| {guidance:g} | {pipeline.config.steps} | {pipeline.config.sampler} | {flow.base_shift:g} | {rate_cells(rates)} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
     best = max(rows, key=lambda r: r["mean"])
     print(f"best: guidance {best['guidance']:g}, steps {best['steps']}, {best['sampler']}, base shift {best['base_shift']:g} "
           f"({100 * best['mean']:.1f}%)")
