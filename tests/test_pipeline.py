@@ -219,6 +219,8 @@ def test_latent_cache_builds_resumes_and_trains(tmp_path, tiny_vae_dir):
     other.latent_cache, other.seed = 10, 5
     with pytest.raises(ValueError, match="other buckets, seed"):
         build_cache(other, cache, fingerprint, processes=1, progress=False)
-    config.latent_cache_dir, config.threads = str(cache), 1
+    config.latent_cache_dir, config.threads, config.text_clauses = str(cache), 1, True
     final = train_dit(config, progress=False)
-    assert Pipeline.from_pretrained(final).generate("a red ball", seconds=0.5, size=(32, 32), steps=2).shape == (5, 32, 32, 3)
+    loaded = Pipeline.from_pretrained(final)
+    assert loaded.config.text_clauses and loaded.text_encoder.clauses  # trained with clause tokens, served with them
+    assert loaded.generate("a red ball", seconds=0.5, size=(32, 32), steps=2).shape == (5, 32, 32, 3)

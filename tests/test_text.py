@@ -3,7 +3,7 @@ import socket
 import pytest
 import torch
 
-from tenku.text import HFTextEncoder, TextEncoder, load_text_encoder, minilm_path
+from tenku.text import HFTextEncoder, TextEncoder, load_text_encoder, minilm_path, split_clauses
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,28 @@ def test_generic_encoders_load_only_their_text_tower(kind, tmp_path, encoder):
     tokens, mask = loaded.encode(["a red ball " * 6, ""])  # 18 pieces: two CLIP windows of 16
     assert tokens.shape == (2, 18 + 2 * (2 if kind == "clip" else 1), width)
     assert mask.sum(1).tolist() == [tokens.shape[1], 2]
+
+
+def test_split_clauses():
+    assert split_clauses("a yellow square falling and a cyan circle moving left, on a black background.") == [
+        "a yellow square falling", "a cyan circle moving left", "on a black background"]
+    assert split_clauses("") == [] and split_clauses(" , and . ") == []
+    assert split_clauses("Sandy island") == ["Sandy island"]  # "and" only as a word
+    assert split_clauses("a, b, c, d", max_clauses=2) == ["a", "b c d"]
+
+
+def test_clause_tokens_follow_the_prompt_tokens():
+    plain = load_text_encoder("minilm", cache_size=0)
+    clauses = load_text_encoder("minilm", cache_size=0, clauses=True)
+    prompt = "a red ball falling and a blue square moving left"
+    tokens, mask = plain.encode([prompt, ""])
+    with_clauses, clause_mask = clauses.encode([prompt, ""])
+    n = int(mask[0].sum())
+    assert clause_mask.sum(1).tolist() == [n + 2, 2]  # two clauses; the null text is unchanged
+    torch.testing.assert_close(with_clauses[0, :n], tokens[0, :n], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(with_clauses[1, :2], tokens[1, :2], rtol=1e-4, atol=1e-4)
+    for i, clause in enumerate(["a red ball falling", "a blue square moving left"]):
+        alone, _ = plain.encode([clause])
+        torch.testing.assert_close(with_clauses[0, n + i], alone[0].mean(0), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="max_clauses"):
+        load_text_encoder("minilm", clauses=True, max_clauses=0)

@@ -75,6 +75,9 @@ class PipelineConfig:
     guidance: float = 4.0
     sampler: str = "euler"
     text_encoder: str = "minilm"
+    text_clauses: bool = False
+    """Append one pooled state per prompt clause to the text tokens (`tenku.text`); the model must
+    have been trained so."""
     vae: str = "vae"
     """VAE directory, relative to the model directory."""
     flow: FlowSchedule = field(default_factory=FlowSchedule)
@@ -251,7 +254,7 @@ class Pipeline(RequestChecks):
         dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
         load_weights(dit, directory / "dit.safetensors")
         vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
-        return cls(dit, vae, load_text_encoder(config.text_encoder), config)
+        return cls(dit, vae, load_text_encoder(config.text_encoder, clauses=config.text_clauses), config)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
         from safetensors.torch import save_file

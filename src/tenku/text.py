@@ -10,12 +10,21 @@ Prompts longer than the encoder's window are split into windows of word pieces, 
 with its own special tokens, and the windows' states concatenated; prompts beyond `max_tokens`
 word pieces are refused. The empty prompt "" encodes to the special tokens alone: the null text
 for classifier-free guidance.
+
+Clause tokens (`clauses=True`) help a small DiT bind attributes to objects. Prompts list several
+objects ("a yellow square falling and a cyan circle moving left"), and per-token states leave the
+model to work out which colour, shape and motion go together. With clause tokens, each clause of
+the prompt (split at punctuation and at "and" / "while", `split_clauses`) is also encoded on its
+own and mean-pooled, MiniLM's sentence pooling, into one extra state appended after the prompt's
+tokens: one vector per object that holds that object's colour, shape and motion together, for the
+cross-attention to find. The empty prompt has no clause, so the null text is unchanged.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -35,6 +44,19 @@ class TextEncoder(Protocol):
         ...
 
 
+_CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:and|while)\b", re.IGNORECASE)
+
+
+def split_clauses(prompt: str, max_clauses: int = 16) -> list[str]:
+    """The prompt's clauses: the pieces between punctuation and the words "and" / "while", stripped,
+    empty pieces dropped, at most `max_clauses` (the rest joined into the last)."""
+    pieces = [p.strip() for p in _CLAUSE_BREAK.split(prompt)]
+    pieces = [p for p in pieces if p]
+    if len(pieces) > max_clauses:
+        pieces = pieces[: max_clauses - 1] + [" ".join(pieces[max_clauses - 1 :])]
+    return pieces
+
+
 class HFTextEncoder:
     """A frozen Hugging Face text model loaded from a local directory, never from the network.
 
@@ -42,7 +64,8 @@ class HFTextEncoder:
     `sentence_bert_config.json` max_seq_length, else the tokenizer's model_max_length capped by
     the model's position table, else 512). `max_tokens`: the longest prompt accepted, in word
     pieces without special tokens. `cache_size`: prompts whose encodings are kept (LRU), since
-    training captions repeat; 0 disables the cache.
+    training captions repeat; 0 disables the cache. `clauses`: append one mean-pooled state per
+    clause of the prompt after its token states (see the module docstring), at most `max_clauses`.
     """
 
     def __init__(
@@ -52,6 +75,8 @@ class HFTextEncoder:
         window: int | None = None,
         max_tokens: int = 512,
         cache_size: int = 1024,
+        clauses: bool = False,
+        max_clauses: int = 16,
         device: torch.device | str = "cpu",
     ) -> None:
         from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel, T5EncoderModel
@@ -61,6 +86,9 @@ class HFTextEncoder:
             raise FileNotFoundError(f"text encoder directory not found: {path} (give 'minilm' or a local checkpoint directory)")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        if max_clauses < 1:
+            raise ValueError(f"max_clauses must be positive, got {max_clauses}")
+        self.clauses, self.max_clauses = clauses, max_clauses
         config = AutoConfig.from_pretrained(path, local_files_only=True)
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         # Only the encoder is needed: T5's decoder and CLIP's vision tower are never loaded.
@@ -141,11 +169,15 @@ class HFTextEncoder:
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
         if missing:
             windows = [self.token_ids(p) for p in missing]  # validates every length before any work
-            states = self._encode_windows([w for ws in windows for w in ws])
-            start = 0
-            for prompt, ws in zip(missing, windows):
-                self._cache[prompt] = torch.cat(states[start : start + len(ws)])  # (L_i, D)
-                start += len(ws)
+            clause_windows = [[self.token_ids(c) for c in split_clauses(p, self.max_clauses)] if self.clauses else []
+                              for p in missing]
+            flat = [w for ws in windows for w in ws] + [w for cs in clause_windows for ws in cs for w in ws]
+            states = iter(self._encode_windows(flat))
+            encoded = [torch.cat([next(states) for _ in ws]) for ws in windows]  # (L_i, D) each
+            for prompt, tokens, clauses in zip(missing, encoded, clause_windows):
+                # one state per clause: the mean over its word pieces and special tokens
+                pooled = [torch.cat([next(states) for _ in ws]).mean(0, keepdim=True) for ws in clauses]
+                self._cache[prompt] = torch.cat([tokens, *pooled])  # (L_i + clauses, D)
         per_prompt = [self._cache[p] for p in prompts]
         for p in prompts:
             self._cache.move_to_end(p)

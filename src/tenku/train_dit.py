@@ -63,6 +63,9 @@ class DiTTrainConfig:
     vae: str | None = None
     """VAE directory; None: the shipped VAE."""
     text_encoder: str = "minilm"
+    text_clauses: bool = False
+    """Give the DiT one pooled text state per prompt clause besides the token states (`tenku.text`),
+    to help it bind colour, shape and motion to each object."""
     model: DiTConfig = field(default_factory=dit_small)
     flow: FlowSchedule = field(default_factory=lambda: FlowSchedule(logit_mean=0.3, logit_std=1.0, base_tokens=144))
     """logit_mean > 0 puts more steps at high noise, where layout and motion are decided."""
@@ -231,7 +234,7 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
     vae = load_vae(config.vae)
-    text_encoder = load_text_encoder(config.text_encoder)
+    text_encoder = load_text_encoder(config.text_encoder, clauses=config.text_clauses)
     if text_encoder.dim != config.model.text_dim:
         raise ValueError(f"model.text_dim={config.model.text_dim} but the text encoder gives {text_encoder.dim}")
     if vae.config.latent_channels != config.model.in_channels:
@@ -343,7 +346,8 @@ def export_pipeline(ema: DiT, vae, text_encoder, config: DiTTrainConfig, directo
     sizes = sorted({(b.width, b.height) for b in config.buckets})
     max_frames = max(b.frames for b in config.buckets)
     pipeline_config = PipelineConfig(fps=config.fps, sizes=tuple(sizes), max_seconds=(max_frames - 1) / config.fps,
-                                     text_encoder=config.text_encoder, vae="vae", flow=config.flow)
+                                     text_encoder=config.text_encoder, text_clauses=config.text_clauses, vae="vae",
+                                     flow=config.flow)
     pipeline = Pipeline(ema, vae, text_encoder, pipeline_config)
     pipeline.save_pretrained(directory)
     vae.save_pretrained(directory / "vae")
@@ -358,7 +362,8 @@ def sample_and_evaluate(ema: DiT, vae, text_encoder, config: DiTTrainConfig, dir
     from tenku.world import canonical_caption, parse_prompt, sample_scene
 
     was_training = ema.training
-    pipeline = Pipeline(ema, vae, text_encoder, PipelineConfig(fps=config.fps, flow=config.flow, steps=20))
+    pipeline = Pipeline(ema, vae, text_encoder, PipelineConfig(fps=config.fps, flow=config.flow, steps=20,
+                                                               text_clauses=config.text_clauses))
     directory.mkdir(parents=True, exist_ok=True)
     totals: dict[str, list[float]] = {}
     for i in range(config.num_eval_samples):
