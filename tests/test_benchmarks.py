@@ -1,0 +1,41 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def _load(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+compare = _load("compare_models")
+
+
+def _samples(passes, n=40, start=0):
+    """n prompts whose verdicts pass on prompts start..passes-1 (count not judged on odd ones)."""
+    return [{"prompt": f"p{i}", **{b: start <= i < passes for b in compare.BARS},
+             "count": None if i % 2 else start <= i < passes} for i in range(n)]
+
+
+def test_identical_reports_differ_by_nothing():
+    r = compare.compare_section(_samples(20), _samples(20), draws=500)
+    assert r["difference"] == 0 and r["interval_95"] == [0.0, 0.0] and r["mean_a"] == pytest.approx(0.5)
+
+
+def test_a_clearly_better_model_has_an_interval_above_zero():
+    r = compare.compare_section(_samples(8), _samples(36), draws=2000)
+    assert r["mean_b"] > r["mean_a"] and 0 < r["interval_95"][0] < r["difference"] < r["interval_95"][1]
+    # A passes prompts 0..19, B prompts 3..23: each wins on a few prompts the other fails
+    small = compare.compare_section(_samples(20), _samples(24, start=3), draws=2000)
+    assert small["interval_95"][0] < 0 < small["interval_95"][1]
+
+
+def test_different_prompts_are_refused():
+    other = _samples(20)
+    other[3]["prompt"] = "another prompt"
+    with pytest.raises(ValueError, match="same prompts"):
+        compare.compare_section(_samples(20), other, draws=500)
