@@ -2,7 +2,7 @@
 edit, and 60 s generation. Prints a Markdown table for the model card and writes the figures as JSON.
 
     python benchmarks/conditioning_benchmark.py [--model DIR] [--cases 16] [--out FILE.json]
-        [--steps N] [--long-cases N] [--long-seconds 60] [--threads N]
+        [--steps N] [--guidance G] [--modes MODE ...] [--long-cases N] [--long-seconds 60] [--threads N]
 
 Cases are world scenes from the test split (never seen in training), 4 s at 64x64 and 8 fps, with
 their canonical captions as prompts; every measure is taken from pixels with the project's
@@ -50,6 +50,8 @@ import torch
 FPS = 8.0
 SIZE = (64, 64)
 SEED_BASE = 20_000
+MODES = ("animate", "extend", "backward", "connect", "loop", "edit", "long")
+"""`--modes` choices; "backward" is the report's "extend --backward"."""
 MIN_MEDIAN_DIFF = 0.5
 """Floor (8-bit levels) of the median consecutive-frame difference that seams are compared with."""
 
@@ -221,14 +223,24 @@ def bench_edit(pipeline, cases, steps) -> dict:
     return {"max_centre_error_px": centre_error, "centres_within_4px": centres_ok, "colour_right": colour}
 
 
-def _long_child(model: str | None, prompt: str, seconds: float, path: str, steps: int | None, threads: int | None) -> None:
+def load_pipeline(model: str | None, guidance: float | None):
+    """The model's pipeline, with its default guidance replaced by `guidance` when given."""
+    from tenku.pipeline import Pipeline
+
+    pipeline = Pipeline.from_pretrained(model)
+    if guidance is not None:
+        pipeline.config = replace(pipeline.config, guidance=guidance)  # validated like pipeline.json
+    return pipeline
+
+
+def _long_child(model: str | None, prompt: str, seconds: float, path: str, steps: int | None, threads: int | None,
+                guidance: float | None) -> None:
     """Generate `seconds` streaming into `path`; print peak RSS (KiB) before and after, and wall time."""
     from tenku.io import VideoWriter
-    from tenku.pipeline import Pipeline
 
     if threads:
         torch.set_num_threads(threads)
-    pipeline = Pipeline.from_pretrained(model)
+    pipeline = load_pipeline(model, guidance)
     list(pipeline.generate_long(prompt, 0.5, size=SIZE, steps=1))  # warm-up: one-off allocations are not growth
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -242,7 +254,8 @@ def _long_child(model: str | None, prompt: str, seconds: float, path: str, steps
 
 def _run_child(args, prompt: str, seconds: float, path: str) -> dict:
     command = [sys.executable, __file__, "--long-child", str(seconds), "--prompt", prompt, "--video", path]
-    for flag, value in (("--model", args.model), ("--steps", args.steps), ("--threads", args.threads)):
+    for flag, value in (("--model", args.model), ("--steps", args.steps), ("--threads", args.threads),
+                        ("--guidance", args.guidance)):
         if value is not None:
             command += [flag, str(value)]
     out = subprocess.run(command, capture_output=True, text=True)
@@ -303,26 +316,33 @@ def table(report: dict) -> str:
         met = "n/a" if math.isnan(value) else ("yes" if value == 1.0 else "no")
         rows.append(f"| {mode} | {measure} | every clip | {count} clips | {met} |")
 
-    a = report["animate"]
-    per_clip("animate", "first frame vs the image, PSNR", a["first_frame_psnr"], 28, True, " dB")
-    rate("animate", "motion follows the prompt (evaluator's motion class)", a["motion"], 0.85)
+    if "animate" in report:
+        a = report["animate"]
+        per_clip("animate", "first frame vs the image, PSNR", a["first_frame_psnr"], 28, True, " dB")
+        rate("animate", "motion follows the prompt (evaluator's motion class)", a["motion"], 0.85)
     for name in ("extend", "extend --backward"):
+        if name not in report:
+            continue
         e = report[name]
         per_clip(name, "input frames preserved, PSNR", e["input_psnr"], 30, True, " dB")
         per_clip(name, "seam difference / median frame difference", e["seam_ratio"], 2, False, "x")
         passes(name, "motion continues (direction within 30 deg, speed within 25%)", e["motion_continues"])
         rate(name, "persistence", e["persistence"], 0.90)
-    c = report["connect"]
-    per_clip("connect", "first frame vs A's last, PSNR", c["first_psnr"], 26, True, " dB")
-    per_clip("connect", "last frame vs B's first, PSNR", c["last_psnr"], 26, True, " dB")
-    rate("connect", "persistence", c["persistence"], 0.90)
-    per_clip("loop", "last-to-first difference / median frame difference", report["loop"]["loop_ratio"], 2, False, "x")
-    e = report["edit"]
-    per_clip("edit 0.5", "largest object-centre distance to the source", e["max_centre_error_px"], 4, False, " px")
-    rate("edit 0.5", "new colour right (evaluator's colour attribute)", e["colour_right"], 0.80)
-    g = report["long"]
+    if "connect" in report:
+        c = report["connect"]
+        per_clip("connect", "first frame vs A's last, PSNR", c["first_psnr"], 26, True, " dB")
+        per_clip("connect", "last frame vs B's first, PSNR", c["last_psnr"], 26, True, " dB")
+        rate("connect", "persistence", c["persistence"], 0.90)
+    if "loop" in report:
+        per_clip("loop", "last-to-first difference / median frame difference", report["loop"]["loop_ratio"], 2, False,
+                 "x")
+    if "edit" in report:
+        e = report["edit"]
+        per_clip("edit 0.5", "largest object-centre distance to the source", e["max_centre_error_px"], 4, False, " px")
+        rate("edit 0.5", "new colour right (evaluator's colour attribute)", e["colour_right"], 0.80)
+    g = report.get("long")
     seconds = report["long_seconds"]
-    if not g["wall_s"]:  # --long-cases 0
+    if not g or not g["wall_s"]:  # not run, or --long-cases 0
         return "\n".join(rows)
     rate(f"{seconds:g} s generation", "persistence over the whole clip", g["persistence"], 0.90)
     m = g["memory"]
@@ -341,6 +361,8 @@ def main() -> None:
     parser.add_argument("--long-cases", type=int, default=None, help="60 s clips to generate (default: --cases)")
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--long-child", type=float, default=None, help=argparse.SUPPRESS)
@@ -348,19 +370,20 @@ def main() -> None:
     parser.add_argument("--video", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.long_child is not None:
-        _long_child(args.model, args.prompt, args.long_child, args.video, args.steps, args.threads)
+        _long_child(args.model, args.prompt, args.long_child, args.video, args.steps, args.threads, args.guidance)
         return
-    from tenku.pipeline import Pipeline
-
     if args.threads:
         torch.set_num_threads(args.threads)
     args.long_cases = args.cases if args.long_cases is None else args.long_cases
     if args.cases < 1 or args.long_cases < 0:
         parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
-    pipeline = Pipeline.from_pretrained(args.model)
+    try:
+        pipeline = load_pipeline(args.model, args.guidance)
+    except ValueError as error:
+        parser.error(str(error))
     cases = [world_case(i) for i in range(args.cases)]
     report = {"model": args.model or "shipped", "cases": args.cases, "steps": args.steps or pipeline.config.steps,
-              "long_seconds": args.long_seconds}
+              "guidance": pipeline.config.guidance, "long_seconds": args.long_seconds}
     for name, run in (("animate", lambda: bench_animate(pipeline, cases, args.steps)),
                       ("extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
                       ("extend --backward", lambda: bench_extend(pipeline, cases, args.steps, backward=True)),
@@ -368,6 +391,8 @@ def main() -> None:
                       ("loop", lambda: bench_loop(pipeline, cases, args.steps)),
                       ("edit", lambda: bench_edit(pipeline, cases, args.steps)),
                       ("long", lambda: bench_long(args, cases))):
+        if name.removeprefix("extend --") not in args.modes:
+            continue
         started = time.perf_counter()
         report[name] = run()
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
