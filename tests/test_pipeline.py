@@ -8,14 +8,13 @@ import torch
 from tenku.dit import DiT, dit_tiny
 from tenku.flow import FlowSchedule
 from tenku.pipeline import Pipeline, PipelineConfig, latent_frames_for, num_video_frames
+from tenku.text import load_text_encoder
 from tenku.train_dit import Bucket, DiTTrainConfig, draw_cond_mask, train_dit
 from tenku.vae import VideoVAE, vae_tiny
 
 
 @pytest.fixture(scope="module")
 def text_encoder():
-    from tenku.text import load_text_encoder
-
     return load_text_encoder("minilm")
 
 
@@ -224,3 +223,5 @@ def test_latent_cache_builds_resumes_and_trains(tmp_path, tiny_vae_dir):
     loaded = Pipeline.from_pretrained(final)
     assert loaded.config.text_clauses and loaded.text_encoder.clauses  # trained with clause tokens, served with them
     assert loaded.generate("a red ball", seconds=0.5, size=(32, 32), steps=2).shape == (5, 32, 32, 3)
+    with pytest.raises(ValueError, match="text_clauses=True but the text encoder has clauses=False"):
+        Pipeline(loaded.dit, loaded.vae, load_text_encoder("minilm"), loaded.config)

@@ -239,6 +239,10 @@ class RequestChecks:
 class Pipeline(RequestChecks):
     def __init__(self, dit: DiT, vae: VideoVAE, text_encoder, config: PipelineConfig):
         super().__init__(config)
+        clauses = getattr(text_encoder, "clauses", None)
+        if clauses is not None and clauses != config.text_clauses:
+            raise ValueError(f"the model was trained with text_clauses={config.text_clauses} but the text encoder "
+                             f"has clauses={clauses}; load it with load_text_encoder(..., clauses={config.text_clauses})")
         self.dit = dit.eval()
         self.vae = vae.eval()
         self.text_encoder = text_encoder
