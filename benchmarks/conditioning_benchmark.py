@@ -50,6 +50,8 @@ import torch
 FPS = 8.0
 SIZE = (64, 64)
 SEED_BASE = 20_000
+TUNING_BASE = 30_000
+"""`--tuning`: cases from these seeds instead, to choose settings on without touching the reported cases."""
 MODES = ("animate", "extend", "backward", "connect", "loop", "edit", "long")
 """`--modes` choices; "backward" is the report's "extend --backward"."""
 MIN_MEDIAN_DIFF = 0.5
@@ -59,10 +61,10 @@ MIN_MEDIAN_DIFF = 0.5
 # --- cases and measures -------------------------------------------------------------------------------
 
 
-def world_case(i: int):
+def world_case(i: int, base: int = SEED_BASE):
     from tenku.world import canonical_caption, render, sample_scene
 
-    scene = sample_scene(SEED_BASE + i, seconds=4.0, split="test")
+    scene = sample_scene(base + i, seconds=4.0, split="test")
     return scene, render(scene, *SIZE, 33, FPS), canonical_caption(scene)
 
 
@@ -362,6 +364,8 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    parser.add_argument("--tuning", action="store_true",
+                        help="use the tuning cases (test-split seeds 30,000+), not the reported ones (20,000+)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None)
@@ -381,8 +385,8 @@ def main() -> None:
         pipeline = load_pipeline(args.model, args.guidance)
     except ValueError as error:
         parser.error(str(error))
-    cases = [world_case(i) for i in range(args.cases)]
-    report = {"model": args.model or "shipped", "cases": args.cases, "steps": args.steps or pipeline.config.steps,
+    cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
+    report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning, "steps": args.steps or pipeline.config.steps,
               "guidance": pipeline.config.guidance, "long_seconds": args.long_seconds}
     for name, run in (("animate", lambda: bench_animate(pipeline, cases, args.steps)),
                       ("extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),

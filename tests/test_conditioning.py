@@ -279,6 +279,19 @@ def test_edit(pipeline, clip):
     assert 1 <= len(steps) < 10 and steps[-1]["total"] == len(steps)  # SDEdit runs the tail of the schedule
 
 
+def test_edit_uses_the_models_edit_guidance(pipeline, clip):
+    from dataclasses import replace
+
+    own = Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, replace(pipeline.config, edit_guidance=7.0))
+    edited = own.edit(clip, "a blue ball", strength=0.5)
+    np.testing.assert_array_equal(edited, pipeline.edit(clip, "a blue ball", strength=0.5, guidance=7.0))
+    assert not np.array_equal(edited, pipeline.edit(clip, "a blue ball", strength=0.5))  # default: config.guidance
+    np.testing.assert_array_equal(own.edit(clip, "a blue ball", strength=0.5, guidance=pipeline.config.guidance),
+                                  pipeline.edit(clip, "a blue ball", strength=0.5))  # an explicit value wins
+    with pytest.raises(ValueError, match="edit_guidance must be a finite number"):
+        replace(pipeline.config, edit_guidance=-1.0)
+
+
 def test_generate_long_streams_chunks(pipeline):
     steps = []
     chunks = list(pipeline.generate_long("a red ball", seconds=9.0, callback=steps.append))

@@ -73,6 +73,9 @@ class PipelineConfig:
     """Longest clip generated in one window."""
     steps: int = 30
     guidance: float = 4.0
+    edit_guidance: float | None = None
+    """Guidance for `edit` (SDEdit); None: `guidance`. SDEdit starts from the input's own latent, which
+    already holds the old attributes, so changing them takes stronger guidance than generating."""
     sampler: str = "euler"
     text_encoder: str = "minilm"
     text_clauses: bool = False
@@ -94,8 +97,10 @@ class PipelineConfig:
         for name in ("fps", "max_seconds"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
-        if not _is_finite(self.guidance) or self.guidance < 0:
-            raise ValueError(f"guidance must be a finite number >= 0, got {self.guidance!r}")
+        for name in ("guidance", "edit_guidance"):
+            value = getattr(self, name)
+            if (value is not None or name == "guidance") and (not _is_finite(value) or value < 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.context_latents < 1:
@@ -582,7 +587,8 @@ class Pipeline(RequestChecks):
     ) -> np.ndarray:
         """SDEdit (Meng et al. 2022): the input's latent is noised to time t = `strength`,
         x_t = (1 - t) z + t eps, and denoised under `prompt` from there; layout and motion survive
-        at middling strengths, 1 is text-to-video from scratch. Same frame count as the (fitted)
+        at middling strengths, 1 is text-to-video from scratch. `guidance` None: the model's
+        `edit_guidance`, else its `guidance`. Same frame count as the (fitted)
         input, which may be an image; at most one window (`config.max_seconds`)."""
         self._check_prompt(prompt)
         self._check_sampling(seed, guidance, sampler)  # the seed is used before sampling, for the noise
@@ -599,6 +605,8 @@ class Pipeline(RequestChecks):
         z = self.encode(pad_frames(frames))  # (1, C, t, h, w)
         eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(int(seed)))
         x_t = self.config.flow.add_noise(z, eps, torch.tensor([float(strength)]))
+        if guidance is None:
+            guidance = self.config.edit_guidance
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
         latents = self._sample_window(prompt, window, size, {}, seed, sampling, progress, noise=x_t,
                                       t_start=float(strength))
