@@ -11,7 +11,8 @@ with its own special tokens, and the windows' states concatenated; prompts beyon
 word pieces are refused. The empty prompt "" encodes to the special tokens alone: the null text
 for classifier-free guidance.
 
-Clause tokens (`clauses=True`) help a small DiT bind attributes to objects. Prompts list several
+Clause tokens (`clauses=True`) are meant to help a small DiT bind attributes to objects (tried
+on the shipped model's recipe as stage 9: no measurable gain, see the tenku-v0 card). Prompts list several
 objects ("a yellow square falling and a cyan circle moving left"), and per-token states leave the
 model to work out which colour, shape and motion go together. With clause tokens, each clause of
 the prompt (split at punctuation and at "and" / "while", `split_clauses`) is also encoded on its

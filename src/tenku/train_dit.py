@@ -65,7 +65,7 @@ class DiTTrainConfig:
     text_encoder: str = "minilm"
     text_clauses: bool = False
     """Give the DiT one pooled text state per prompt clause besides the token states (`tenku.text`),
-    to help it bind colour, shape and motion to each object."""
+    meant to help it bind colour, shape and motion to each object (stage 9: no measured gain)."""
     model: DiTConfig = field(default_factory=dit_small)
     flow: FlowSchedule = field(default_factory=lambda: FlowSchedule(logit_mean=0.3, logit_std=1.0, base_tokens=144))
     """logit_mean > 0 puts more steps at high noise, where layout and motion are decided."""
