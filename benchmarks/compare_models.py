@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-BARS = ("color", "shape", "motion", "count", "persistence")
+sys.path.insert(0, str(Path(__file__).parent))
+from dit_benchmark import BARS  # noqa: E402
+
 SECTIONS = ("canonical_64x64", "paraphrased_64x64", "canonical_112x64", "canonical_64x112")
 
 

@@ -53,7 +53,7 @@ SEED_BASE = 20_000
 TUNING_BASE = 30_000
 """`--tuning`: cases from these seeds instead, to choose settings on without touching the reported cases."""
 MODES = ("animate", "extend", "backward", "connect", "loop", "edit", "long")
-"""`--modes` choices; "backward" is the report's "extend --backward"."""
+"""`--modes` choices; "backward" is reported as "extend --backward"."""
 MIN_MEDIAN_DIFF = 0.5
 """Floor (8-bit levels) of the median consecutive-frame difference that seams are compared with."""
 
@@ -386,16 +386,18 @@ def main() -> None:
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
-    report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning, "steps": args.steps or pipeline.config.steps,
-              "guidance": pipeline.config.guidance, "long_seconds": args.long_seconds}
-    for name, run in (("animate", lambda: bench_animate(pipeline, cases, args.steps)),
-                      ("extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
-                      ("extend --backward", lambda: bench_extend(pipeline, cases, args.steps, backward=True)),
-                      ("connect", lambda: bench_connect(pipeline, cases, args.steps)),
-                      ("loop", lambda: bench_loop(pipeline, cases, args.steps)),
-                      ("edit", lambda: bench_edit(pipeline, cases, args.steps)),
-                      ("long", lambda: bench_long(args, cases))):
-        if name.removeprefix("extend --") not in args.modes:
+    report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning,
+              "steps": args.steps or pipeline.config.steps, "guidance": pipeline.config.guidance,
+              "long_seconds": args.long_seconds}
+    for mode, name, run in (("animate", "animate", lambda: bench_animate(pipeline, cases, args.steps)),
+                            ("extend", "extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
+                            ("backward", "extend --backward",
+                             lambda: bench_extend(pipeline, cases, args.steps, backward=True)),
+                            ("connect", "connect", lambda: bench_connect(pipeline, cases, args.steps)),
+                            ("loop", "loop", lambda: bench_loop(pipeline, cases, args.steps)),
+                            ("edit", "edit", lambda: bench_edit(pipeline, cases, args.steps)),
+                            ("long", "long", lambda: bench_long(args, cases))):
+        if mode not in args.modes:
             continue
         started = time.perf_counter()
         report[name] = run()

@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dit_flops import bf16_matmul_peak, forward_flops  # noqa: E402
 
 ATTRIBUTES = ("color", "shape", "motion", "count", "persistence", "physics", "flicker")
+BARS = ATTRIBUTES[:5]
+"""The issue's five quality bars (colour, shape, direction, count, persistence), whose mean ranks models."""
 
 
 def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: float, out_dir: Path | None) -> dict:

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dit_benchmark import ATTRIBUTES, held_out_prompts, rate_cells, score_set  # noqa: E402
+from dit_benchmark import ATTRIBUTES, BARS, held_out_prompts, rate_cells, score_set  # noqa: E402
 
-BARS = ("color", "shape", "motion", "count", "persistence")
 TUNING_START = 10_000
 
 

@@ -97,9 +97,11 @@ class PipelineConfig:
         for name in ("fps", "max_seconds"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
-        for name in ("guidance", "edit_guidance"):
-            value = getattr(self, name)
-            if (value is not None or name == "guidance") and (not _is_finite(value) or value < 0):
+        guidances = {"guidance": self.guidance}
+        if self.edit_guidance is not None:
+            guidances["edit_guidance"] = self.edit_guidance
+        for name, value in guidances.items():
+            if not _is_finite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
