@@ -159,3 +159,60 @@ def test_explicit_cpu_attention_matches_the_fused_kernel(monkeypatch):
     explicit = model(*inputs)
     monkeypatch.setattr(tenku.dit, "MAX_EXPLICIT_SCORES", 0)  # every call takes scaled_dot_product_attention
     torch.testing.assert_close(model(*inputs), explicit, rtol=1e-4, atol=1e-5)
+
+
+def _recut(old_config):
+    from dataclasses import replace
+
+    from tenku.dit import repatch_state_dict
+
+    old = trained(DiT(old_config))
+    with torch.no_grad():
+        old.cond_embed.weight.normal_(0, 0.05)
+    new_config = replace(old_config, patch_size=(1, 1, 1), rope_space_scale=old_config.rope_space_scale / 2)
+    new = DiT(new_config)
+    new.load_state_dict(repatch_state_dict(old.state_dict(), old_config, new_config))
+    return old, new
+
+
+def test_recut_patches_embed_and_project_like_the_old_patch():
+    from tenku.patches import patchify
+
+    old, new = _recut(dit_tiny(patch_size=(1, 2, 2)))
+    x = torch.randn(2, new.config.in_channels, 3, 4, 6)  # (B, C, T, H, W)
+    up = x.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # each value fills an old 2x2 patch
+    # a new token's embedding is the old embedding of a patch filled with its values
+    torch.testing.assert_close(new.x_embed(patchify(x, (1, 1, 1))), old.x_embed(patchify(up, (1, 2, 2))))
+    cond = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+    torch.testing.assert_close(new.cond_embed(patchify(cond, (1, 1, 1))),
+                               old.cond_embed(patchify(torch.cat([up, torch.ones_like(up[:, :1])], 1), (1, 2, 2))))
+    # a new token's output is the mean of its old patch's outputs
+    hidden = torch.randn(2, 5, new.config.width)
+    old_out = old.final.linear(hidden).unflatten(-1, (4, -1)).mean(2)  # (B, N, C)
+    torch.testing.assert_close(new.final.linear(hidden), old_out)
+
+
+def test_recut_model_runs_on_four_times_the_tokens():
+    old, new = _recut(dit_tiny(patch_size=(1, 2, 2)))
+    x_t, t, text, text_mask = make_inputs(old.config, latent=(3, 8, 6))
+    with torch.no_grad():
+        a, b = old(x_t, t, text, text_mask), new(x_t, t, text, text_mask)
+    assert b.shape == a.shape and torch.isfinite(b).all()
+    c, d = old.config.in_channels, old.config.width
+    # only the patch-sized layers shrink: x_embed and cond_embed by 3/4 of their inputs, the output by 3/4
+    assert new.num_params() == old.num_params() - 3 * c * d - 3 * (c + 1) * d - 3 * c * (d + 1)
+
+
+def test_recut_refuses_what_it_cannot_map():
+    from dataclasses import replace
+
+    from tenku.dit import repatch_state_dict
+
+    old_config = dit_tiny(patch_size=(1, 2, 2))
+    state = DiT(old_config).state_dict()
+    with pytest.raises(ValueError, match="rope_space_scale 0.5"):
+        repatch_state_dict(state, old_config, replace(old_config, patch_size=(1, 1, 1)))
+    with pytest.raises(ValueError, match="smaller spatial patches"):
+        repatch_state_dict(state, old_config, replace(old_config, patch_size=(1, 1, 2), rope_space_scale=0.5))
+    with pytest.raises(ValueError, match="must match the old one"):
+        repatch_state_dict(state, old_config, replace(old_config, patch_size=(1, 1, 1), rope_space_scale=0.5, depth=3))

@@ -21,7 +21,7 @@ exactly the model without it until training moves the projection.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,10 @@ class DiTConfig:
     for time, the rest split evenly (see `patches.default_rope_axes`)."""
     rope_theta: float = 10000.0
     """RoPE base wavelength."""
+    rope_space_scale: float = 1.0
+    """RoPE row and column coordinates are patch indices times this. A model re-cut to smaller
+    patches from one trained with larger ones (`repatch_state_dict`) uses the size ratio (0.5 for
+    2x2 -> 1x1), so every position keeps the meaning the trained weights learned."""
     conditioning: bool = True
     """Build the zero-initialised branch for known latent frames (image/video conditioning)."""
     timestep_scale: float = 1000.0
@@ -75,10 +79,10 @@ class DiTConfig:
             raise ValueError(f"frequency_dim must be even, got {self.frequency_dim}")
         if self.width % self.num_heads:
             raise ValueError(f"width={self.width} is not divisible by num_heads={self.num_heads}")
-        if self.mlp_ratio <= 0 or self.rope_theta <= 0 or self.timestep_scale <= 0:
+        if self.mlp_ratio <= 0 or self.rope_theta <= 0 or self.timestep_scale <= 0 or self.rope_space_scale <= 0:
             raise ValueError(
-                f"mlp_ratio, rope_theta and timestep_scale must be positive, got "
-                f"{self.mlp_ratio}, {self.rope_theta}, {self.timestep_scale}"
+                f"mlp_ratio, rope_theta, timestep_scale and rope_space_scale must be positive, got "
+                f"{self.mlp_ratio}, {self.rope_theta}, {self.timestep_scale}, {self.rope_space_scale}"
             )
         if self.rope_axes is None:
             default_rope_axes(self.head_dim)  # raises for an odd or tiny head dimension
@@ -340,7 +344,7 @@ class DiT(nn.Module):
         text_tokens = self.text_proj(text)  # (B, L, D)
 
         rope = rope_3d(*grid, cfg.head_dim, axes_dim=cfg.rope_axes, theta=cfg.rope_theta,
-                       t_offset=frame_offset, device=x.device)  # cos, sin: (N, head_dim/2) or (B, N, head_dim/2)
+                       t_offset=frame_offset, space_scale=cfg.rope_space_scale, device=x.device)  # cos, sin: (N, head_dim/2) or (B, N, head_dim/2)
         for block in self.blocks:
             if cfg.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, c, text_tokens, text_mask, rope, use_reentrant=False)  # (B, N, D)
@@ -364,3 +368,37 @@ class DiT(nn.Module):
             raise ValueError(f"cond_mask must be (B, T) or (B, 1, T, 1, 1) = {(batch, 1, frames, 1, 1)}, got {tuple(cond_mask.shape)}")
         mask = cond_mask.to(cond.dtype).expand(batch, 1, frames, height, width)  # (B, 1, T, H, W)
         return torch.cat([cond * mask, mask], dim=1)  # (B, C + 1, T, H, W)
+
+
+def repatch_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig) -> dict[str, Tensor]:
+    """Re-cut a trained model's weights to smaller spatial patches (e.g. 1x2x2 -> 1x1x1), to go on
+    training with more, finer tokens without starting over.
+
+    Only the patch-sized layers change: the input and conditioning embeddings of a new token are
+    the old ones summed over the old patch's sub-blocks (a token whose values fill the old patch
+    uniformly is embedded as before), and the output layer gives each new token the mean of its
+    old patch's outputs. `new` must equal `old` but for `patch_size`, each new size dividing the
+    old one equally along height and width, time unchanged, and `rope_space_scale` scaled by the
+    same ratio, so that attention sees every position where it saw it before.
+    """
+    (pt, ph, pw), (qt, qh, qw) = old.patch_size, new.patch_size
+    if qt != pt or ph % qh or pw % qw or ph // qh != pw // qw:
+        raise ValueError(f"can only re-cut patches {old.patch_size} into smaller spatial patches with the "
+                         f"same ratio along height and width and the same time extent, got {new.patch_size}")
+    ratio = ph // qh
+    if not math.isclose(new.rope_space_scale, old.rope_space_scale / ratio):
+        raise ValueError(f"the re-cut model needs rope_space_scale {old.rope_space_scale / ratio} "
+                         f"(old {old.rope_space_scale} / {ratio}), got {new.rope_space_scale}")
+    others = {k: v for k, v in asdict(new).items() if k not in ("patch_size", "rope_space_scale", "gradient_checkpointing")}
+    if others != {k: v for k, v in asdict(old).items() if k in others}:
+        raise ValueError("the re-cut model must match the old one in everything but patch_size and rope_space_scale")
+    split = "d (t rh qh rw qw c) -> d (t qh qw c) rh rw"
+    sizes = dict(t=pt, rh=ratio, qh=qh, rw=ratio, qw=qw)
+    out = dict(state)
+    for name in ("x_embed.weight", "cond_embed.weight"):
+        if name in state:
+            out[name] = rearrange(state[name], split, **sizes).sum((-2, -1))  # (D, patch_dim')
+    weight, bias = state["final.linear.weight"], state["final.linear.bias"]  # (patch_dim, D), (patch_dim,)
+    out["final.linear.weight"] = rearrange(weight, "(t rh qh rw qw c) d -> (t qh qw c) d rh rw", **sizes).mean((-2, -1))
+    out["final.linear.bias"] = rearrange(bias, "(t rh qh rw qw c) -> (t qh qw c) rh rw", **sizes).mean((-2, -1))
+    return out

@@ -84,18 +84,20 @@ def grid_positions(
     *,
     t_offset: float | Tensor = 0.0,
     t_scale: float = 1.0,
+    space_scale: float = 1.0,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """Coordinates `(N, 3)` (time, row, column) of the tokens of a grid in `t h w` order.
 
-    Row and column are the integer patch indices. Time is `t_offset + t_scale * frame_index`:
+    Row and column are the patch indices times `space_scale` (1: integers; 0.5 for a model whose
+    patches were halved from one trained at 1, so positions keep their old meaning). Time is `t_offset + t_scale * frame_index`:
     keep `t_offset = 0` for a clip on its own, set it to the window's first latent frame for a
     sliding window that keeps absolute time, and use `t_scale` if latent frames are strided.
     A tensor `t_offset` of shape `(B,)` gives per-sample positions `(B, N, 3)`.
     """
     t = torch.arange(grid_t, device=device, dtype=torch.float32) * t_scale
-    h = torch.arange(grid_h, device=device, dtype=torch.float32)
-    w = torch.arange(grid_w, device=device, dtype=torch.float32)
+    h = torch.arange(grid_h, device=device, dtype=torch.float32) * space_scale
+    w = torch.arange(grid_w, device=device, dtype=torch.float32) * space_scale
     pos = torch.stack(torch.meshgrid(t, h, w, indexing="ij"), dim=-1)  # (gt, gh, gw, 3)
     pos = rearrange(pos, "t h w k -> (t h w) k")  # (N, 3)
     if isinstance(t_offset, Tensor) and t_offset.ndim > 0:
@@ -137,6 +139,7 @@ def rope_3d(
     theta: float = 10000.0,
     t_offset: float | Tensor = 0.0,
     t_scale: float = 1.0,
+    space_scale: float = 1.0,
     device: torch.device | str | None = None,
 ) -> tuple[Tensor, Tensor]:
     """cos and sin `(N, head_dim / 2)` (or `(B, N, head_dim / 2)` for per-sample `t_offset`) for the
@@ -144,7 +147,8 @@ def rope_3d(
     axes_dim = default_rope_axes(head_dim) if axes_dim is None else tuple(axes_dim)
     if sum(axes_dim) != head_dim:
         raise ValueError(f"RoPE axes {axes_dim} must sum to head_dim={head_dim}")
-    positions = grid_positions(grid_t, grid_h, grid_w, t_offset=t_offset, t_scale=t_scale, device=device)
+    positions = grid_positions(grid_t, grid_h, grid_w, t_offset=t_offset, t_scale=t_scale,
+                               space_scale=space_scale, device=device)
     return rope_from_positions(positions, axes_dim, theta=theta)  # type: ignore[arg-type]
 
 

@@ -24,7 +24,7 @@ import torch
 from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
-from tenku.dit import DiT, DiTConfig, dit_small
+from tenku.dit import DiT, DiTConfig, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 
@@ -103,7 +103,8 @@ class DiTTrainConfig:
     """Where the cache lives; None: OUT/latent_cache."""
     init_from: str | None = None
     """Start from this model directory's weights (e.g. the shipped model, to train it further);
-    the optimizer and schedule start fresh."""
+    the optimizer and schedule start fresh. If its patches are larger than `model.patch_size`, the
+    weights are re-cut to the smaller patches (`dit.repatch_state_dict`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -257,7 +258,12 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         weights = Path(config.init_from) / "dit.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"{weights}: init_from must be a tenku model directory")
-        model.load_state_dict({k: v.float() for k, v in load_file(str(weights)).items()})
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        init_config = DiTConfig(**json.loads((Path(config.init_from) / "dit_config.json").read_text()))
+        if tuple(init_config.patch_size) != tuple(config.model.patch_size):
+            state = repatch_state_dict(state, init_config, config.model)  # finer tokens, same trained weights
+            print(f"re-cut {config.init_from}'s patches {tuple(init_config.patch_size)} -> {tuple(config.model.patch_size)}")
+        model.load_state_dict(state)
     ema = copy.deepcopy(model).requires_grad_(False)
     decay, no_decay = [], []
     for p in model.parameters():
