@@ -250,20 +250,22 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
     else:
         batches = WorldLatentBatches(config, vae)
 
+    start_state = None
+    if config.init_from:  # built before seeding, so the training RNG stream does not depend on it
+        from tenku.models import load_weights, read_config
+        from tenku.pipeline import model_directory
+
+        directory = model_directory(config.init_from)
+        start_model = DiT(read_config(directory / "dit_config.json", DiTConfig))
+        load_weights(start_model, directory / "dit.safetensors")
+        start_state = start_model.state_dict()
+        if start_model.config.patch_size != config.model.patch_size:
+            start_state = repatch_state_dict(start_state, start_model.config, config.model)  # finer tokens, same weights
+            print(f"re-cut {config.init_from}'s patches {start_model.config.patch_size} -> {config.model.patch_size}")
     torch.manual_seed(config.seed)
     model = DiT(config.model)
-    if config.init_from:
-        from safetensors.torch import load_file
-
-        weights = Path(config.init_from) / "dit.safetensors"
-        if not weights.is_file():
-            raise FileNotFoundError(f"{weights}: init_from must be a tenku model directory")
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        init_config = DiTConfig(**json.loads((Path(config.init_from) / "dit_config.json").read_text()))
-        if tuple(init_config.patch_size) != tuple(config.model.patch_size):
-            state = repatch_state_dict(state, init_config, config.model)  # finer tokens, same trained weights
-            print(f"re-cut {config.init_from}'s patches {tuple(init_config.patch_size)} -> {tuple(config.model.patch_size)}")
-        model.load_state_dict(state)
+    if start_state is not None:
+        model.load_state_dict(start_state)
     ema = copy.deepcopy(model).requires_grad_(False)
     decay, no_decay = [], []
     for p in model.parameters():
