@@ -153,6 +153,17 @@ def model_directory(path: str | Path | None = None) -> Path:
     return directory
 
 
+def load_dit(path: str | Path | None = None) -> DiT:
+    """The transformer of a model directory (its dit_config.json and dit.safetensors), with the
+    directory's and the weights' clear errors; None: the shipped model."""
+    from tenku.models import load_weights, read_config
+
+    directory = model_directory(path)
+    dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
+    load_weights(dit, directory / "dit.safetensors")
+    return dit
+
+
 def read_pipeline_config(path: str | Path | None = None) -> PipelineConfig:
     """A model's pipeline.json alone: what it supports, without loading any weights."""
     from tenku.models import read_config
@@ -257,13 +268,11 @@ class Pipeline(RequestChecks):
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> "Pipeline":
         """Load a model directory (dit.safetensors, dit_config.json, pipeline.json); None: the shipped model."""
-        from tenku.models import load_weights, read_config
         from tenku.text import load_text_encoder
 
         directory = model_directory(path)
-        config = read_config(directory / "pipeline.json", PipelineConfig)
-        dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
-        load_weights(dit, directory / "dit.safetensors")
+        config = read_pipeline_config(directory)
+        dit = load_dit(directory)
         vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
         return cls(dit, vae, load_text_encoder(config.text_encoder, clauses=config.text_clauses), config)
 

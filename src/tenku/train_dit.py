@@ -252,12 +252,9 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
 
     start_state = None
     if config.init_from:  # built before seeding, so the training RNG stream does not depend on it
-        from tenku.models import load_weights, read_config
-        from tenku.pipeline import model_directory
+        from tenku.pipeline import load_dit
 
-        directory = model_directory(config.init_from)
-        start_model = DiT(read_config(directory / "dit_config.json", DiTConfig))
-        load_weights(start_model, directory / "dit.safetensors")
+        start_model = load_dit(config.init_from)
         start_state = start_model.state_dict()
         if start_model.config.patch_size != config.model.patch_size:
             start_state = repatch_state_dict(start_state, start_model.config, config.model)  # finer tokens, same weights
