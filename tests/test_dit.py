@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -216,3 +218,34 @@ def test_recut_refuses_what_it_cannot_map():
         repatch_state_dict(state, old_config, replace(old_config, patch_size=(1, 1, 2), rope_space_scale=0.5))
     with pytest.raises(ValueError, match="must match the old one"):
         repatch_state_dict(state, old_config, replace(old_config, patch_size=(1, 1, 1), rope_space_scale=0.5, depth=3))
+
+
+def test_deepened_model_computes_what_the_old_one_did():
+    from tenku.dit import deepen_state_dict
+
+    old_config = dit_tiny()
+    old = trained(DiT(old_config))
+    new_config = replace(old_config, depth=old_config.depth + 3)
+    new = DiT(new_config)
+    new.load_state_dict(deepen_state_dict(old.state_dict(), old_config, new_config))
+    inputs = make_inputs(old_config, latent=(3, 4, 4))
+    with torch.no_grad():
+        torch.testing.assert_close(new(*inputs), old(*inputs))
+    # the added blocks are the identity by their zeroed modulation, not by being empty copies
+    added = [b for b in new.blocks if not b.adaLN_modulation[1].weight.any()]
+    assert len(added) == 3 and all(b.mlp[0].weight.any() for b in added)
+    # ...and training opens them: one step gives every added gate a gradient
+    loss = new(*inputs).square().mean()
+    loss.backward()
+    assert all(b.adaLN_modulation[1].weight.grad.any() for b in added)
+
+
+def test_deepen_refuses_what_it_cannot_map():
+    from tenku.dit import deepen_state_dict
+
+    config = dit_tiny()
+    state = DiT(config).state_dict()
+    with pytest.raises(ValueError, match="can only deepen"):
+        deepen_state_dict(state, config, replace(config, depth=config.depth - 1))
+    with pytest.raises(ValueError, match="everything but depth"):
+        deepen_state_dict(state, config, replace(config, depth=config.depth + 1, width=config.width * 2))

@@ -402,3 +402,34 @@ def repatch_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig)
     out["final.linear.weight"] = rearrange(weight, "(t rh qh rw qw c) d -> (t qh qw c) d rh rw", **sizes).mean((-2, -1))
     out["final.linear.bias"] = rearrange(bias, "(t rh qh rw qw c) -> (t qh qw c) rh rw", **sizes).mean((-2, -1))
     return out
+
+
+def deepen_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig) -> dict[str, Tensor]:
+    """Grow a trained model to more blocks without changing what it computes, to go on training
+    with more capacity instead of starting over.
+
+    The new blocks are spread evenly between the old ones (10 -> 15: one after every second old
+    block); each starts as a copy of the block before it with its adaLN modulation and its
+    cross-attention output zeroed, so every gate is 0 and the block is the identity (as in
+    adaLN-Zero's own initialisation), while its attention and MLP weights are already useful
+    features once training opens the gates. `new` must equal `old` but for a larger `depth`.
+    """
+    if new.depth <= old.depth:
+        raise ValueError(f"can only deepen a model, got depth {old.depth} -> {new.depth}")
+    others = {k: v for k, v in asdict(new).items() if k not in ("depth", "gradient_checkpointing")}
+    if others != {k: v for k, v in asdict(old).items() if k in others}:
+        raise ValueError("the deepened model must match the old one in everything but depth")
+    extra = new.depth - old.depth
+    sources: list[tuple[int, bool]] = []  # (old block, is a new identity copy) for each new block
+    for i in range(old.depth):
+        sources.append((i, False))
+        sources += [(i, True)] * ((i + 1) * extra // old.depth - i * extra // old.depth)
+    out = {k: v for k, v in state.items() if not k.startswith("blocks.")}
+    zeroed = ("adaLN_modulation.1.", "cross_attn.proj.")
+    for j, (i, copy) in enumerate(sources):
+        prefix = f"blocks.{i}."
+        for key, value in state.items():
+            if key.startswith(prefix):
+                name = key[len(prefix):]
+                out[f"blocks.{j}.{name}"] = torch.zeros_like(value) if copy and name.startswith(zeroed) else value.clone()
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import torch
 from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
-from tenku.dit import DiT, DiTConfig, dit_small, repatch_state_dict
+from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 
@@ -104,7 +104,8 @@ class DiTTrainConfig:
     init_from: str | None = None
     """Start from this model directory's weights (e.g. the shipped model, to train it further);
     the optimizer and schedule start fresh. If its patches are larger than `model.patch_size`, the
-    weights are re-cut to the smaller patches (`dit.repatch_state_dict`)."""
+    weights are re-cut to the smaller patches (`dit.repatch_state_dict`); if it has fewer blocks than
+    `model.depth`, identity blocks are added between them (`dit.deepen_state_dict`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -255,9 +256,13 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         from tenku.pipeline import load_dit
 
         start_model = load_dit(config.init_from)
-        start_state = start_model.state_dict()
-        if start_model.config.patch_size != config.model.patch_size:
-            start_state = repatch_state_dict(start_state, start_model.config, config.model)  # finer tokens, same weights
+        start_state, start_config = start_model.state_dict(), start_model.config
+        if start_config.depth != config.model.depth:  # more blocks, same function
+            deeper = replace(start_config, depth=config.model.depth)
+            start_state, start_config = deepen_state_dict(start_state, start_config, deeper), deeper
+            print(f"deepened {config.init_from} from {start_model.config.depth} to {deeper.depth} blocks")
+        if start_config.patch_size != config.model.patch_size:
+            start_state = repatch_state_dict(start_state, start_config, config.model)  # finer tokens, same weights
             print(f"re-cut {config.init_from}'s patches {start_model.config.patch_size} -> {config.model.patch_size}")
     torch.manual_seed(config.seed)
     model = DiT(config.model)
