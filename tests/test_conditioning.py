@@ -89,20 +89,25 @@ def test_single_window_plans(num_frames):
     assert connect.known == (0, t - 1) and trained_mask(connect.mask()[0].numpy())
     assert connect.keep == (0, 2 + 4 * (t - 2))  # decoded frame 4(t-1)-3 is B's first frame
     assert abs(connect.num_output - num_frames) <= 2 or num_frames < 6
-    loop = plan_loop(num_frames, MAX_LATENTS)
-    assert loop.known == (0, loop.num_latents - 1) and loop.num_output % 4 == 0
-    assert abs(loop.num_output - num_frames) <= 2 or num_frames < 4
-    assert loop.num_output == 4 * (loop.num_latents - 2)  # frame P sits in latent t-2, just before c1..c4
+    if num_frames >= 7:
+        clip, transition = plan_loop(num_frames, MAX_LATENTS)
+        assert clip.known == () and clip.keep == (0, clip.num_decoded)  # a free clip, all of it kept
+        assert transition == plan_connect(transition.num_output, MAX_LATENTS)  # then a transition back
+        period = clip.num_output + transition.num_output - 2  # the transition's two ends are the clip's
+        assert period % 4 == 1 and (abs(period - num_frames) <= 2 or num_frames < 9)
+        assert abs(clip.num_latents - transition.num_latents) <= 2  # about half the period each
 
 
 def test_plans_refuse_what_one_window_cannot_hold():
     with pytest.raises(ValueError, match="at most 9"):
         plan_connect(40, MAX_LATENTS)
     with pytest.raises(ValueError, match="at most 9"):
-        plan_loop(30, MAX_LATENTS)
+        plan_loop(70, MAX_LATENTS)
     with pytest.raises(ValueError, match="at most 9"):
         plan_edit(34, MAX_LATENTS)
-    assert plan_loop(28, MAX_LATENTS).num_latents == 9
+    assert [w.num_latents for w in plan_loop(61, MAX_LATENTS)] == [9, 9]
+    with pytest.raises(ValueError, match="num_frames must be an integer >= 7"):
+        plan_loop(6, MAX_LATENTS)
 
 
 @pytest.mark.parametrize("num_frames", [1, 17, 33, 34, 100, 481])
@@ -252,7 +257,7 @@ def test_connect(pipeline, clip):
     np.testing.assert_array_equal(joined[-len(other) :], other)
 
 
-def test_loop_conditions_on_its_own_first_pass(pipeline, monkeypatch):
+def test_loop_ends_with_a_transition_into_its_own_start(pipeline, monkeypatch):
     calls = []
     original = pipeline.sample_latents
 
@@ -263,11 +268,14 @@ def test_loop_conditions_on_its_own_first_pass(pipeline, monkeypatch):
 
     monkeypatch.setattr(pipeline, "sample_latents", spy)
     out = pipeline.loop("a red ball", seconds=1.9)
-    assert out.shape == (16, 64, 64, 3)  # 15.2 frames -> a period of 16
-    (_, _, first), (cond, mask, second) = calls
-    assert mask.tolist() == [[1, 0, 0, 0, 0, 1]]
-    torch.testing.assert_close(second[:, :, 0], first[:, :, 0])
-    torch.testing.assert_close(second[:, :, -1], first[:, :, 1])
+    assert out.shape == (17, 64, 64, 3)  # 15.2 frames -> a period of 1 + 4 x 4: a clip of 9, then 8 more
+    (cond, mask, clip), (cond2, mask2, transition) = calls
+    assert mask is None and clip.shape[2] == 3
+    assert mask2.tolist() == [[1, 0, 0, 1]]
+    # the transition starts at the clip's last frame and ends in its first four, encoded as a group
+    np.testing.assert_array_equal(out[:9], pipeline.decode(clip, 9))
+    torch.testing.assert_close(cond2[:, :, 0], pipeline.encode(out[8:9])[:, :, 0])
+    torch.testing.assert_close(cond2[:, :, -1], pipeline.encode_groups(out[:4])[:, :, 0])
 
 
 def test_edit(pipeline, clip):
@@ -311,7 +319,7 @@ def test_generate_long_streams_chunks(pipeline):
         (lambda p, c: p.extend(c, "a ball", seconds=0.01), ValueError, "adds no frame"),
         (lambda p, c: p.extend(c, " "), ValueError, "prompt is empty"),
         (lambda p, c: p.connect(c, c, "a ball", seconds=9), ValueError, "at most 9"),
-        (lambda p, c: p.loop("a ball", seconds=5), ValueError, "at most 9"),
+        (lambda p, c: p.loop("a ball", seconds=9), ValueError, "at most 9"),
         (lambda p, c: p.animate(c[0], "a ball", seconds=5), ValueError, "at most 4"),
         (lambda p, c: p.animate(c[0].astype(np.float32), "a ball"), ValueError, "uint8"),
         (lambda p, c: p.animate(c[0], "a ball", size=(48, 48)), ValueError, "supported sizes"),
@@ -322,7 +330,7 @@ def test_generate_long_streams_chunks(pipeline):
         (lambda p, c: p.loop("a ball", seconds=float("inf")), ValueError, "seconds must be > 0 and finite"),
         (lambda p, c: p.animate(c[0], "a ball", seconds=0.01), ValueError, "seconds=0.01 is too short.*0.125 s"),
         (lambda p, c: p.connect(c, c, "a ball", seconds=0.1), ValueError, "too short for a transition.*0.25 s"),
-        (lambda p, c: p.loop("a ball", seconds=0.1), ValueError, "too short for a loop.*0.25 s"),
+        (lambda p, c: p.loop("a ball", seconds=0.1), ValueError, "too short for a loop.*0.875 s"),
         (lambda p, c: p.edit(c, "a ball", seed=-1), ValueError, "seed must be an integer"),
         (lambda p, c: p.animate(c[0], "a ball", guidance=float("nan")), ValueError, "guidance must be a finite"),
         # generate_long yields lazily; its arguments are still checked at the call
@@ -361,7 +369,7 @@ def test_cli_modes(pipeline, clip, tmp_path, capsys):
                  "--backward", *common]) == 0
     assert read_video(tmp_path / "ext.mp4").frames.shape == (19, 64, 64, 3)
     assert main(["loop", "a red ball", "-o", str(tmp_path / "loop.mp4"), "--seconds", "1", *common]) == 0
-    assert probe_video(tmp_path / "loop.mp4").num_frames == 8
+    assert probe_video(tmp_path / "loop.mp4").num_frames == 9
     assert main(["generate", "a red ball", "-o", str(tmp_path / "long.mp4"), "--seconds", "5", *common]) == 0
     assert probe_video(tmp_path / "long.mp4").num_frames == 41
     capsys.readouterr()

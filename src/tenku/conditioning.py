@@ -12,7 +12,7 @@ and decodes:
     extend             0..k-1 = the video's last 1 + 4(k-1) frames, a fresh clip  first k
     extend --backward  t-k..t-1 = the video's first 4k frames, as groups       last k
     connect            0 = A's last frame, t-1 = B's first 4 frames, a group   first + last
-    loop               0 and t-1 = latents 0 and 1 of a first, free pass       first + last
+    loop               a free clip, then as connect from its last frame to its first 4  none, first + last
     edit               none: SDEdit starts from the input's noised latent      none
     long generation    a free first window, then windows as extend             none, first k
 
@@ -30,8 +30,8 @@ kinds of encoding:
 
 Lengths that are not 1 + 4k are handled at the end away from the known frames: a window may
 decode more frames than asked for, and the extra frames are trimmed there (the right end
-forwards, the left end when extending backwards). A transition (connect) and a loop period are
-whole latent frames, 4k frames, rounded to the nearest.
+forwards, the left end when extending backwards). A transition (connect) is whole latent frames,
+4k frames, and a loop period 1 + 4k frames, rounded to the nearest.
 
 Inputs are fitted to the model before encoding (`fit_frames`, `load_frames`): the supported size
 with the nearest aspect ratio is chosen (ties: the larger), the frames are centre-cropped to that
@@ -177,15 +177,26 @@ def plan_connect(num_frames: int, max_latents: int) -> Window:
     return Window(num_latents=t, known=(0, t - 1), keep=(0, 2 + between))
 
 
-def plan_loop(num_frames: int, max_latents: int) -> Window:
-    """A loop of period P = 4(t-2) frames (rounded from `num_frames`): latents 0 and t-1 are
-    latents 0 and 1 of a first, free pass (frame c0 and the group c1..c4 after it). The loop is
-    decoded frames 0..P-1; frame P, generated to lead into c1..c4, is c0 again and is dropped."""
-    _check_count("num_frames", num_frames, 2)
-    period = TIME_COMPRESSION * max(1, round(num_frames / TIME_COMPRESSION))
-    t = 2 + period // TIME_COMPRESSION
-    _check_fits(f"a loop of {period} frames", t, max_latents)
-    return Window(num_latents=t, known=(0, t - 1), keep=(0, period))
+MIN_LOOP_FRAMES = 7
+"""round(seconds * fps) at least this: a loop is at least a free clip of 5 frames and a transition
+of 4 back into it (9 frames)."""
+
+
+def plan_loop(num_frames: int, max_latents: int) -> tuple[Window, Window]:
+    """A loop of period P = 1 + 4n frames (n >= 2 rounded from `num_frames`) as two windows: a free
+    clip of 1 + 4j frames (j = ceil(n / 2)), then a transition (as `plan_connect`) of the other 4m
+    frames from the clip's last frame back into its first four, decoded with them, so the end of
+    the period leads into frame 0 as any frame leads into the next. The loop is the clip followed
+    by the transition's frames in between."""
+    _check_count("num_frames", num_frames, MIN_LOOP_FRAMES)
+    groups = max(2, round((num_frames - 1) / TIME_COMPRESSION))
+    j = math.ceil(groups / 2)
+    m = groups - j
+    period = 1 + TIME_COMPRESSION * groups
+    _check_fits(f"a loop of {period} frames (a clip of {1 + TIME_COMPRESSION * j})", j + 1, max_latents)
+    _check_fits(f"a loop of {period} frames (a transition of {TIME_COMPRESSION * m})", m + 2, max_latents)
+    clip = Window(num_latents=j + 1, keep=(0, 1 + TIME_COMPRESSION * j))
+    return clip, Window(num_latents=m + 2, known=(0, m + 1), keep=(0, 2 + TIME_COMPRESSION * m))
 
 
 def plan_extension(

@@ -38,7 +38,7 @@ def add_mode_commands(commands: argparse._SubParsersAction) -> None:
 
     loop = commands.add_parser("loop", help="a video whose last frame flows into its first")
     loop.add_argument("prompt", metavar="PROMPT")
-    _output_arguments(loop, seconds_help="loop period (default 2; whole latent frames, 0.5 s at 8 fps)", size=(64, 64))
+    _output_arguments(loop, seconds_help="loop period (default 2; 1 + 4n frames at 8 fps, at least 9)", size=(64, 64))
     loop.set_defaults(handler=_loop)
 
     edit = commands.add_parser("edit", help="re-render a video under a new prompt, keeping its layout and motion (SDEdit)")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from tenku.conditioning import (
+    MIN_LOOP_FRAMES,
     MIN_VIDEO_FRAMES,
     Window,
     assemble_cond,
@@ -546,11 +547,7 @@ class Pipeline(RequestChecks):
                              max_frames=None if join else MIN_VIDEO_FRAMES)
         progress = _counting(callback, self._total_steps([window], size, steps))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
-        known = {0: self.encode(a[-1:]), window.num_latents - 1: self.encode_groups(b[:TIME_COMPRESSION])}
-        latents = self._sample_window(prompt, window, size, known, seed, sampling, progress)
-        frames = self.decode(latents, window.keep[1])  # A's last frame ... B's first
-        between = carry_residual(frames[1:-1], a[-1].astype(np.float32) - frames[0])
-        between = carry_residual(between, b[0].astype(np.float32) - frames[-1], reverse=True)
+        between = self._transition(prompt, window, a[-1:], b[:TIME_COMPRESSION], size, seed, sampling, progress)
         if join:
             return np.concatenate([a, between, b])
         return np.concatenate([a[-1:], between, b[:1]])
@@ -568,19 +565,30 @@ class Pipeline(RequestChecks):
         callback: Callable[[dict], None] | None = None,
     ) -> np.ndarray:
         """A seamless loop: uint8 (P, H, W, 3) whose frame P (not included) would be frame 0 again; the
-        period P is a multiple of 4 frames, nearest round(seconds * fps). Two passes: a free clip, then
-        a window with its first latent (frame c0) and its second (frames c1..c4) known at the two ends
-        (trained "first and last"), so the end is generated to lead into c0 and the motion after it."""
+        period P = 1 + 4n frames, nearest round(seconds * fps), at least 9. Two passes: a free clip of
+        about half the period, then a transition from its last frame back into its first four frames
+        (as `connect`), whose last generated frame is decoded leading into them."""
         self.check_request(prompt, None, size)
-        window = plan_loop(self._count_frames(seconds, "a loop", 2, plus_one=False), self.max_latents)
-        width, height = size
-        shape = (window.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
-        progress = _counting(callback, 2 * self._total_steps([window], size, steps))
+        clip_window, transition = plan_loop(self._count_frames(seconds, "a loop", MIN_LOOP_FRAMES, plus_one=False),
+                                            self.max_latents)
+        progress = _counting(callback, self._total_steps([clip_window, transition], size, steps))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
-        first = self.sample_latents(prompt, shape, seed=seed, callback=progress, **sampling)
-        known = {0: first[:, :, :1], window.num_latents - 1: first[:, :, 1:2]}
-        latents = self._sample_window(prompt, window, size, known, _window_seed(seed, 1), sampling, progress)
-        return self.decode(latents, window.keep[1])
+        latents = self._sample_window(prompt, clip_window, size, {}, seed, sampling, progress)
+        clip = self.decode(latents, clip_window.keep[1])
+        between = self._transition(prompt, transition, clip[-1:], clip[:TIME_COMPRESSION], size,
+                                   _window_seed(seed, 1), sampling, progress)
+        return np.concatenate([clip, between])
+
+    def _transition(self, prompt: str, window: Window, last: np.ndarray, first: np.ndarray, size: tuple[int, int],
+                    seed: int, sampling: dict, progress) -> np.ndarray:
+        """The 4m generated frames of a transition window (`plan_connect`) from `last` (1, H, W, 3) to
+        `first` (4, H, W, 3): `last` is latent 0 and `first` the last latent, as a group; the decoding
+        error at both ends is carried into the frames next to them, so they meet the given pixels."""
+        known = {0: self.encode(last), window.num_latents - 1: self.encode_groups(first)}
+        latents = self._sample_window(prompt, window, size, known, seed, sampling, progress)
+        frames = self.decode(latents, window.keep[1])  # last ... first[0]
+        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0])
+        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True)
 
     def edit(
         self,
