@@ -370,6 +370,13 @@ class DiT(nn.Module):
         return torch.cat([cond * mask, mask], dim=1)  # (B, C + 1, T, H, W)
 
 
+def _check_same_but(old: DiTConfig, new: DiTConfig, fields: tuple[str, ...], what: str) -> None:
+    """`new` must equal `old` in every field but `fields` (and gradient checkpointing, which changes no weight)."""
+    skip = (*fields, "gradient_checkpointing")
+    if {k: v for k, v in asdict(new).items() if k not in skip} != {k: v for k, v in asdict(old).items() if k not in skip}:
+        raise ValueError(f"{what} must match the old one in everything but {' and '.join(fields)}")
+
+
 def repatch_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig) -> dict[str, Tensor]:
     """Re-cut a trained model's weights to smaller spatial patches (e.g. 1x2x2 -> 1x1x1), to go on
     training with more, finer tokens without starting over.
@@ -389,9 +396,7 @@ def repatch_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig)
     if not math.isclose(new.rope_space_scale, old.rope_space_scale / ratio):
         raise ValueError(f"the re-cut model needs rope_space_scale {old.rope_space_scale / ratio} "
                          f"(old {old.rope_space_scale} / {ratio}), got {new.rope_space_scale}")
-    others = {k: v for k, v in asdict(new).items() if k not in ("patch_size", "rope_space_scale", "gradient_checkpointing")}
-    if others != {k: v for k, v in asdict(old).items() if k in others}:
-        raise ValueError("the re-cut model must match the old one in everything but patch_size and rope_space_scale")
+    _check_same_but(old, new, ("patch_size", "rope_space_scale"), "the re-cut model")
     split = "d (t rh qh rw qw c) -> d (t qh qw c) rh rw"
     sizes = dict(t=pt, rh=ratio, qh=qh, rw=ratio, qw=qw)
     out = dict(state)
@@ -416,9 +421,7 @@ def deepen_state_dict(state: dict[str, Tensor], old: DiTConfig, new: DiTConfig) 
     """
     if new.depth <= old.depth:
         raise ValueError(f"can only deepen a model, got depth {old.depth} -> {new.depth}")
-    others = {k: v for k, v in asdict(new).items() if k not in ("depth", "gradient_checkpointing")}
-    if others != {k: v for k, v in asdict(old).items() if k in others}:
-        raise ValueError("the deepened model must match the old one in everything but depth")
+    _check_same_but(old, new, ("depth",), "the deepened model")
     extra = new.depth - old.depth
     sources: list[tuple[int, bool]] = []  # (old block, is a new identity copy) for each new block
     for i in range(old.depth):
