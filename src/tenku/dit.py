@@ -211,11 +211,23 @@ class CrossAttention(nn.Module):
         self.k_norm = RMSNorm(width // num_heads)
         self.proj = nn.Linear(width, width)
 
+    record = False
+    """When set, each call keeps its attention weights, averaged over heads, in `probs` `(B, N, L)`
+    (for the grounding loss, `tenku.grounding`); the output is the same either way."""
+    probs: Tensor | None = None
+
     def forward(self, x: Tensor, text: Tensor, text_mask: Tensor) -> Tensor:
         q = rearrange(self.q(x), "b n (h d) -> b h n d", h=self.num_heads)  # (B, h, N, d)
         k, v = rearrange(self.kv(text), "b l (two h d) -> two b h l d", two=2, h=self.num_heads)  # each (B, h, L, d)
         q, k = self.q_norm(q), self.k_norm(k)
-        out = attention(q, k, v, text_mask[:, None, None, :])  # (B, h, N, d)
+        if self.record:
+            q, k = q.to(v.dtype), k.to(v.dtype)
+            scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, h, N, L)
+            weights = scores.masked_fill(~text_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+            self.probs = weights.mean(1)  # (B, N, L)
+            out = (weights @ v).to(v.dtype)  # (B, h, N, d)
+        else:
+            out = attention(q, k, v, text_mask[:, None, None, :])  # (B, h, N, d)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))  # (B, N, D)
 
 
@@ -300,6 +312,20 @@ class DiT(nn.Module):
         for block in self.blocks:
             per_token += [block.attn, block.cross_attn.q, block.cross_attn.proj, block.mlp]
         return sum(p.numel() for module in per_token for p in module.parameters() if p.ndim == 2)
+
+    def record_cross_attention(self, on: bool) -> None:
+        """Keep (or stop keeping) every block's cross-attention weights; see `cross_attention_maps`."""
+        for block in self.blocks:
+            block.cross_attn.record = on
+            block.cross_attn.probs = None
+
+    def cross_attention_maps(self) -> list[Tensor]:
+        """Each block's `(B, N, L)` cross-attention weights (mean over heads) from the last forward
+        pass made while recording."""
+        maps = [block.cross_attn.probs for block in self.blocks]
+        if any(m is None for m in maps):
+            raise RuntimeError("no cross-attention recorded: call record_cross_attention(True) before the forward pass")
+        return maps
 
     def forward(
         self,

@@ -30,6 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from tenku.conditioning import latent_frames_for
+from tenku.grounding import object_regions
 from tenku.train_dit import draw_bucket, draw_text_and_mask
 
 CHUNK_CLIPS = 64
@@ -58,9 +59,12 @@ def vae_fingerprint(vae) -> str:
 
 
 def _manifest(config, fingerprint: str) -> dict:
-    return {"seed": config.seed, "fps": config.fps, "vae": fingerprint,
-            "buckets": [[b.frames, b.width, b.height] for b in config.buckets],
-            "clips": clips_per_bucket(config.buckets, config.latent_cache)}
+    manifest = {"seed": config.seed, "fps": config.fps, "vae": fingerprint,
+                "buckets": [[b.frames, b.width, b.height] for b in config.buckets],
+                "clips": clips_per_bucket(config.buckets, config.latent_cache)}
+    if config.grounding_weight:  # older caches (without this key) hold no object regions
+        manifest["regions"] = True
+    return manifest
 
 
 def _chunk_path(directory: Path, bucket: int, chunk: int) -> Path:
@@ -73,23 +77,31 @@ def _make_chunk(args) -> str:
     from tenku.models import load_vae
     from tenku.world import captions, render, sample_scene
 
-    directory, vae_path, seed, fps, bucket_index, (frames, width, height), chunk, count = args
+    directory, vae_path, seed, fps, bucket_index, (frames, width, height), chunk, count, with_regions = args
     global _VAE
     if _VAE is None or _VAE[0] != vae_path:
         _VAE = (vae_path, load_vae(vae_path))
     vae = _VAE[1]
     rng = np.random.default_rng([seed, _SEED_SALT, bucket_index, chunk])
     seconds = max(frames - 1, 1) / fps
-    videos, texts = [], []
+    videos, texts, regions, colours = [], [], [], []
     for _ in range(count):
         scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
-        videos.append(to_tensor(render(scene, width, height, frames, fps).frames))
+        rendered = render(scene, width, height, frames, fps)
+        videos.append(to_tensor(rendered.frames))
         texts.append(captions(scene, rng))
+        regions.append(object_regions(rendered.truth, (height // 8, width // 8)))
+        colours.append([obj.color for obj in scene.objects])
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         latents = vae.encode(torch.stack(videos))
     path = _chunk_path(Path(directory), bucket_index, chunk)
     partial = path.with_suffix(".partial")
-    save_file({"latents": latents.to(torch.bfloat16).contiguous()}, str(partial), metadata={"captions": json.dumps(texts)})
+    tensors = {"latents": latents.to(torch.bfloat16).contiguous()}
+    metadata = {"captions": json.dumps(texts)}
+    if with_regions:
+        tensors["regions"] = torch.from_numpy(np.stack(regions))
+        metadata["colours"] = json.dumps(colours)
+    save_file(tensors, str(partial), metadata=metadata)
     partial.rename(path)
     return path.name
 
@@ -113,7 +125,8 @@ def build_cache(config, directory: str | Path, fingerprint: str, processes: int 
         for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
             if not _chunk_path(directory, index, chunk).exists():
                 count = min(CHUNK_CLIPS, clips - chunk * CHUNK_CLIPS)
-                jobs.append((str(directory), None if config.vae is None else str(config.vae), config.seed, config.fps, index, tuple(shape), chunk, count))
+                jobs.append((str(directory), None if config.vae is None else str(config.vae), config.seed, config.fps, index,
+                             tuple(shape), chunk, count, bool(config.grounding_weight)))
     if processes <= 1:
         for job in tqdm(jobs, disable=not progress, desc="latent cache", dynamic_ncols=True):
             _make_chunk(job)
@@ -136,9 +149,10 @@ class CachedLatentBatches:
         manifest = _manifest(config, fingerprint)
         if not manifest_path.exists() or json.loads(manifest_path.read_text()) != manifest:
             raise ValueError(f"{directory}: no latent cache for this config and VAE; build it with build_cache")
-        self.latents, self.captions = [], []
+        self.latents, self.captions, self.regions, self.colours = [], [], [], []
+        with_regions = manifest.get("regions", False)
         for index, clips in enumerate(manifest["clips"]):
-            parts, texts = [], []
+            parts, texts, regions, colours = [], [], [], []
             for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
                 path = _chunk_path(directory, index, chunk)
                 if not path.exists():
@@ -146,8 +160,13 @@ class CachedLatentBatches:
                 with safe_open(str(path), "pt") as f:
                     parts.append(f.get_tensor("latents"))
                     texts += json.loads(f.metadata()["captions"])
+                    if with_regions:
+                        regions.append(f.get_tensor("regions"))
+                        colours += json.loads(f.metadata()["colours"])
             self.latents.append(torch.cat(parts))
             self.captions.append(texts)
+            self.regions.append(torch.cat(regions) if with_regions else None)
+            self.colours.append(colours)
 
     def __len__(self) -> int:
         return sum(len(c) for c in self.captions)
@@ -160,5 +179,9 @@ class CachedLatentBatches:
         picks = rng.choice(len(self.captions[index]), size=bucket.batch_size, replace=False)
         t_lat = latent_frames_for(bucket.frames)
         texts, masks = zip(*(draw_text_and_mask(rng, c, self.captions[index][i], t_lat) for i in picks))
-        return {"latents": self.latents[index][torch.from_numpy(picks)].float(), "texts": list(texts),
-                "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
+        batch = {"latents": self.latents[index][torch.from_numpy(picks)].float(), "texts": list(texts),
+                 "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
+        if self.regions[index] is not None:
+            batch["regions"] = self.regions[index][torch.from_numpy(picks)]
+            batch["colours"] = [self.colours[index][i] for i in picks]
+        return batch

@@ -26,6 +26,7 @@ from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
+from tenku.grounding import attribute_vocabulary, grounding_loss, object_regions, object_token_groups, token_regions
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 
 
@@ -99,6 +100,9 @@ class DiTTrainConfig:
     latent_cache: int = 0
     """Clips to render and encode once (`tenku.latent_cache`) and draw every batch from, with fresh
     captions and masks each time; 0: render fresh clips for every step in the data worker."""
+    grounding_weight: float = 0.0
+    """Weight of the grounding loss (`tenku.grounding`): the words describing each object should attend to
+    the latent tokens the object covers, which the world knows exactly; 0 turns it off."""
     latent_cache_dir: str | None = None
     """Where the cache lives; None: OUT/latent_cache."""
     init_from: str | None = None
@@ -178,17 +182,24 @@ class WorldLatentBatches:
         rng = np.random.default_rng([c.seed, step])
         bucket = c.buckets[draw_bucket(rng, c)]
         seconds = max(bucket.frames - 1, 1) / c.fps
-        videos, texts, masks = [], [], []
+        videos, texts, masks, regions, colours = [], [], [], [], []
+        latent_size = (bucket.height // 8, bucket.width // 8)
         for _ in range(bucket.batch_size):
             scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
-            frames = render(scene, bucket.width, bucket.height, bucket.frames, c.fps).frames
-            videos.append(to_tensor(frames))
+            rendered = render(scene, bucket.width, bucket.height, bucket.frames, c.fps)
+            videos.append(to_tensor(rendered.frames))
             text, mask = draw_text_and_mask(rng, c, captions(scene, rng), latent_frames_for(bucket.frames))
             texts.append(text)
             masks.append(mask)
+            if c.grounding_weight:
+                regions.append(object_regions(rendered.truth, latent_size))
+                colours.append([obj.color for obj in scene.objects])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
             latents = self.vae.encode(torch.stack(videos)).float()
-        return {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
+        batch = {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
+        if c.grounding_weight:
+            batch["regions"], batch["colours"] = torch.from_numpy(np.stack(regions)), colours
+        return batch
 
 
 class StepStream(torch.utils.data.IterableDataset):
@@ -203,12 +214,36 @@ class StepStream(torch.utils.data.IterableDataset):
         for step in range(self.start, self.stop):
             batch = self.batches.batch(step)
             batch["text"], batch["text_mask"] = self.text_encoder.encode(batch["texts"])
+            if "regions" in batch:
+                batch["groups"] = word_groups(self.text_encoder, batch["texts"], batch["colours"],
+                                              batch["regions"].shape[1], batch["text"].shape[1])
             batch["step"] = step
             yield batch
 
 
-def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, bf16: bool) -> torch.Tensor:
-    """Rectified-flow loss on one batch; known frames are given clean and excluded from the loss."""
+def word_groups(text_encoder, texts: list[str], colours: list[list[str]], max_objects: int, length: int) -> torch.Tensor:
+    """`(B, max_objects, length)` bool: the states of each object's words in the encoded captions
+    (`grounding.object_token_groups`); all False for captions that cannot be grounded (the empty
+    text, prompts longer than one window)."""
+    from tenku.world.phrases import HELD_OUT, TRAIN
+
+    colour_words = {name: TRAIN.colors[name] + HELD_OUT.colors[name] for name in TRAIN.colors}
+    attributes = attribute_vocabulary(TRAIN, HELD_OUT)
+    groups = np.zeros((len(texts), max_objects, length), dtype=bool)
+    for i, (text, names) in enumerate(zip(texts, colours)):
+        found = object_token_groups(text_encoder.tokenizer, text, names, colour_words, attributes,
+                                    prefix=len(text_encoder.prefix), max_pieces=text_encoder.window - text_encoder.num_special,
+                                    length=length)
+        if found is not None:
+            groups[i, : found.shape[0]] = found
+    return torch.from_numpy(groups)
+
+
+def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, bf16: bool,
+                  grounding_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Rectified-flow loss on one batch (plus `grounding_weight` x the grounding loss when the batch
+    has object regions); known frames are given clean and excluded from the flow loss. Returns the
+    total and its parts."""
     x_0 = batch["latents"]  # (B, C, T, H, W)
     cond_mask = batch["cond_mask"]  # (B, T)
     b, _, t, h, w = x_0.shape
@@ -217,10 +252,20 @@ def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, 
     noise = torch.randn_like(x_0)
     x_t = flow.add_noise(x_0, noise, times)
     # Known frames always go in (all-zero mask when there are none), exactly as the pipeline does.
+    ground = bool(grounding_weight) and "regions" in batch
+    model.record_cross_attention(ground)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         v = model(x_t, times, text, text_mask, cond=x_0, cond_mask=cond_mask)
     unknown = (1 - cond_mask).reshape(b, 1, t, 1, 1)
-    return flow.loss(v, x_0, noise, mask=unknown)
+    loss = flow.loss(v, x_0, noise, mask=unknown)
+    parts = {"flow": loss.item()}
+    if ground:
+        regions = token_regions(batch["regions"], model.config.patch_size)  # (B, O, N)
+        grounding = grounding_loss(model.cross_attention_maps(), regions, batch["groups"])
+        model.record_cross_attention(False)
+        parts["grounding"] = grounding.item()
+        loss = loss + grounding_weight * grounding
+    return loss, parts
 
 
 def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
@@ -305,7 +350,8 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         lr = learning_rate(config, step, seconds_before + time.time() - began)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], config.bf16)
+        loss, parts = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], config.bf16,
+                                    config.grounding_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
@@ -317,9 +363,11 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         lat = batch["latents"]
         tokens_seen += lat.shape[0] * lat.shape[2] * (lat.shape[3] // 2) * (lat.shape[4] // 2)
         rate = tokens_seen / max(time.time() - began, 1e-6)
-        bar.set_postfix(loss=f"{loss.item():.4f}", tok_s=f"{rate:.0f}")
+        bar.set_postfix(loss=f"{parts['flow']:.4f}", **({"ground": f"{parts['grounding']:.3f}"} if "grounding" in parts else {}),
+                        tok_s=f"{rate:.0f}")
         if step % 10 == 0:
-            writer.add_scalar("loss/flow", loss.item(), step)
+            for name, value in parts.items():
+                writer.add_scalar(f"loss/{name}", value, step)
             writer.add_scalar("train/lr", lr, step)
             writer.add_scalar("train/grad_norm", grad_norm, step)
             writer.add_scalar("train/tokens_per_s", rate, step)

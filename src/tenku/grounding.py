@@ -1,0 +1,160 @@
+"""Grounding loss: teach the transformer's cross-attention which object each colour word names.
+
+Session 13 found how the shipped model fails on two-object prompts: it draws both objects in the
+right colours and both motions, but gives each motion to either object at random (for "a yellow
+triangle moving left and a blue square moving up" it often moves the yellow triangle up and the
+blue square left). The world's start positions depend on the motion (a left-mover starts near the
+right edge, so it stays in view), so the model can predict a blob's motion from where it is without
+ever tying it to the blob's colour words.
+
+The world knows where every object is in every frame, so training can say so directly, as
+TokenCompose (Wang et al. 2024) does with segmentation masks: the words that describe an object
+(its colour words, which name it since colours are distinct within a scene, and the shape, size
+and motion words of the clause that names it) should send their cross-attention to the latent
+tokens the object covers. For such a word token l with attention column a_l over the video tokens
+(softmax over text per video token, averaged over heads and blocks), the loss is
+(1 - sum over the object's tokens of a_l / sum of a_l)^2, averaged over the words of a batch. Video
+tokens stay free to attend to any word; the loss only places where each word's attention lands.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch import Tensor
+
+REGION_MARGIN = 0.5
+"""Latent cells count as an object's when their centre lies within its extent plus this many cells."""
+MIN_VISIBLE = 0.25
+"""Frames where less of the object than this shows (hidden or out of view) give it no cells."""
+
+
+def object_regions(truth, latent_size: tuple[int, int], max_objects: int = 3) -> np.ndarray:
+    """`(max_objects, T_lat, h, w)` bool: the latent cells each object of a render covers.
+
+    Latent frame 0 holds pixel frame 0, latent frame j >= 1 holds pixel frames 4j-3 .. 4j (the
+    VAE's groups); a cell belongs to an object if it does in any frame of its group. Missing
+    objects (fewer than `max_objects`) are all False."""
+    h, w = latent_size
+    num_frames = len(truth.times)
+    t_lat = 1 + (num_frames - 1) // 4
+    cell_x = (np.arange(w) + 0.5) * truth.width / w  # (w,) px
+    cell_y = (np.arange(h) + 0.5) * truth.height / h  # (h,) px
+    cell = 0.5 * (truth.width / w + truth.height / h)  # px per cell
+    regions = np.zeros((max_objects, t_lat, h, w), dtype=bool)
+    for o, obj in enumerate(truth.objects[:max_objects]):
+        reach = obj.radius * 1.15 + REGION_MARGIN * cell  # circles' radius; squares' corners reach 1.41x, cells are coarse
+        for f in range(num_frames):
+            if obj.visible[f] < MIN_VISIBLE:
+                continue
+            j = 0 if f == 0 else (f + 3) // 4
+            near_x = np.abs(cell_x - obj.center[f, 0]) <= reach  # (w,)
+            near_y = np.abs(cell_y - obj.center[f, 1]) <= reach  # (h,)
+            regions[o, j] |= near_y[:, None] & near_x[None, :]
+    return regions
+
+
+def word_spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Character spans of whole-word, case-insensitive occurrences of any of `words` in `text`
+    (a hyphen in a word also matches a space, "snow-white" = "snow white")."""
+    spans = []
+    for word in sorted(words, key=len, reverse=True):  # longer words first: "snow-white" before "white"
+        pattern = r"\b" + r"[\s-]".join(re.escape(part) for part in re.split(r"[\s-]", word)) + r"\b"
+        for m in re.finditer(pattern, text, flags=re.IGNORECASE):
+            if not any(a < m.end() and m.start() < b for a, b in spans):
+                spans.append((m.start(), m.end()))
+    return sorted(spans)
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the text's clauses: the pieces between punctuation and the words "and" /
+    "while" (as `text.split_clauses` cuts them)."""
+    spans, begin = [], 0
+    for m in re.finditer(r"[,.;:!?]|\band\b|\bwhile\b", text, flags=re.IGNORECASE):
+        spans.append((begin, m.start()))
+        begin = m.end()
+    spans.append((begin, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def object_token_groups(tokenizer, text: str, colours: list[str], colour_words: dict[str, tuple[str, ...]],
+                        attribute_words: tuple[str, ...], *, prefix: int, max_pieces: int,
+                        length: int) -> np.ndarray | None:
+    """`(len(colours), length)` bool: the encoded prompt's states (`length` of them, padding included)
+    that name each object, counting `prefix` special tokens before the first word piece.
+
+    An object's words are its colour words (`colour_words[colour]`; colours are distinct within a
+    scene, so they identify it) wherever they occur, and every word of `attribute_words` (shapes,
+    sizes, motions, paces) in a clause that names this object's colour and no other's ("a yellow
+    square falling", "The red one rests"). None when the text is empty, a colour is not found, or
+    the text has more than `max_pieces` word pieces (one encoder window; longer prompts are not
+    grounded)."""
+    if not text:
+        return None
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = encoded["offset_mapping"]
+    if len(offsets) > max_pieces or prefix + len(offsets) > length:
+        return None
+    named = [word_spans(text, colour_words[colour]) for colour in colours]  # colour words of each object
+    if not all(named):
+        return None
+    attributes = word_spans(text, attribute_words)
+    groups = np.zeros((len(colours), length), dtype=bool)
+
+    def mark(o: int, a: int, b: int) -> None:
+        for i, (s, e) in enumerate(offsets):
+            if s < b and a < e:
+                groups[o, prefix + i] = True
+
+    for o, spans in enumerate(named):
+        for a, b in spans:
+            mark(o, a, b)
+    for begin, end in clause_spans(text):
+        owners = [o for o, spans in enumerate(named) if any(begin <= a < end for a, _ in spans)]
+        if len(owners) == 1:
+            for a, b in attributes:
+                if begin <= a < end:
+                    mark(owners[0], a, b)
+    return groups
+
+
+def attribute_vocabulary(*books) -> tuple[str, ...]:
+    """The words of every shape, size, motion and pace phrase of the phrasebooks, without the small
+    words they share with other text ("the", "to", ...)."""
+    phrases: list[str] = []
+    for book in books:
+        for table in (book.shapes, book.sizes, book.directions, book.directed_phrases, book.motion_adjectives, book.paces):
+            phrases += [p for options in table.values() for p in options]
+        for table in (book.directed_verbs, book.motion_verbs):
+            phrases += [form for options in table.values() for pair in options for form in pair]
+        phrases += [form for pair in book.move_verbs for form in pair]
+    small = {"a", "an", "the", "to", "of", "off", "from", "on", "in", "at", "is", "its", "way", "under", "and", "does", "not"}
+    words = {w for p in phrases for w in re.split(r"[\s]+", p.lower()) if w and w not in small}
+    return tuple(sorted(words))
+
+
+def grounding_loss(maps: list[Tensor], regions: Tensor, groups: Tensor) -> Tensor:
+    """TokenCompose's token loss, averaged over grounded words.
+
+    maps: per block `(B, N, L)` cross-attention (softmax over L, mean over heads); regions
+    `(B, O, N)` bool, the video tokens of each object; groups `(B, O, L)` bool, each object's word
+    tokens (all False for samples or objects that are not grounded). Returns 0 if nothing is."""
+    attention = torch.stack(maps).float().mean(0)  # (B, N, L)
+    column = attention.sum(1)  # (B, L): attention each word receives over all video tokens
+    inside = torch.einsum("bon,bnl->bol", regions.to(attention.dtype), attention)  # (B, O, L)
+    fraction = inside / column[:, None, :].clamp_min(1e-8)  # (B, O, L)
+    weight = groups.to(attention.dtype)
+    if weight.sum() == 0:
+        return attention.sum() * 0.0
+    return (((1 - fraction) ** 2) * weight).sum() / weight.sum()
+
+
+def token_regions(regions: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
+    """`(B, O, T, h, w)` latent-cell regions -> `(B, O, N)` over the transformer's patches in `t h w`
+    order: a patch belongs to an object if any of its cells does."""
+    b, o, t, h, w = regions.shape
+    pt, ph, pw = patch_size
+    cells = regions.to(torch.uint8).reshape(b, o, t // pt, pt, h // ph, ph, w // pw, pw)
+    return cells.amax(dim=(3, 5, 7)).reshape(b, o, -1).bool()

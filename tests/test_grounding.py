@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+
+from tenku.dit import DiT, dit_tiny
+from tenku.grounding import (
+    attribute_vocabulary,
+    grounding_loss,
+    object_regions,
+    object_token_groups,
+    token_regions,
+    word_spans,
+)
+from tenku.text import load_text_encoder
+from tenku.world import captions, render, sample_scene
+from tenku.world.render import SHAPE_EXTENTS
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    return load_text_encoder("minilm")
+
+
+@pytest.mark.parametrize("seed, size", [(3, (64, 64)), (11, (112, 64)), (12, (64, 112))])
+def test_object_regions_cover_every_pixel_of_each_object(seed, size):
+    width, height = size
+    scene = sample_scene(seed, seconds=2.0, split="train", num_objects=3)
+    truth = render(scene, width, height, 17, 8.0).truth
+    regions = object_regions(truth, (height // 8, width // 8))
+    assert regions.shape == (3, 5, height // 8, width // 8)
+    for o, (obj, truth_o) in enumerate(zip(scene.objects, truth.objects)):
+        reach = max(SHAPE_EXTENTS[obj.shape]) * truth_o.radius
+        for f in range(17):
+            if truth_o.visible[f] < 0.25:
+                continue
+            group = 0 if f == 0 else (f + 3) // 4
+            cx, cy = truth_o.center[f]
+            # pixels well inside the object lie in cells of its region, in the latent frame of its group
+            for dx, dy in ((0, 0), (0.6, 0), (-0.6, 0), (0, 0.6), (0, -0.6)):
+                x, y = cx + dx * reach, cy + dy * reach
+                if 0 <= x < width and 0 <= y < height:
+                    assert regions[o, group, int(y // 8), int(x // 8)], (o, f, x, y)
+        assert regions[o].mean() < 0.5  # a region, not the whole frame
+
+
+def test_object_regions_pad_missing_objects():
+    scene = sample_scene(4, seconds=1.0, split="train", num_objects=1)
+    regions = object_regions(render(scene, 64, 64, 9, 8.0).truth, (8, 8))
+    assert regions[0].any() and not regions[1:].any()
+
+
+def test_word_spans_match_whole_words_and_hyphens():
+    text = "A snow white ball and a reddish box; the Red one rests"
+    red = text.index("Red")
+    assert word_spans(text, ("red", "crimson")) == [(red, red + 3)]  # not "reddish"
+    assert word_spans(text, ("white", "snow-white")) == [(2, 12)]  # the longer phrase wins, once
+
+
+def test_object_token_groups(text_encoder):
+    colour_words = {"red": ("red", "crimson"), "blue": ("blue", "azure"), "green": ("green",)}
+    attributes = ("ball", "box", "moving", "left", "falling", "rests", "one")
+    text = "a crimson ball moving left and an azure box falling on a black background. The red one rests."
+    kwargs = dict(prefix=len(text_encoder.prefix), max_pieces=100, length=40)
+    groups = object_token_groups(text_encoder.tokenizer, text, ["red", "blue"], colour_words, attributes, **kwargs)
+    tokens = text_encoder.tokenizer.convert_ids_to_tokens(text_encoder.token_ids(text)[0])
+    assert groups.shape == (2, 40)
+    assert [tokens[i] for i in np.nonzero(groups[0])[0]] == ["crimson", "ball", "moving", "left", "red", "one", "rests"]
+    assert [tokens[i] for i in np.nonzero(groups[1])[0]] == ["azure", "box", "falling"]  # not "background"
+    two = "a red ball and a blue box, both moving left"  # a clause naming no colour is given to no one
+    groups = object_token_groups(text_encoder.tokenizer, two, ["red", "blue"], colour_words, attributes, **kwargs)
+    assert groups.sum() == 4
+    tokenizer = text_encoder.tokenizer
+    assert object_token_groups(tokenizer, "", ["red"], colour_words, attributes, **kwargs) is None
+    assert object_token_groups(tokenizer, text, ["green"], colour_words, attributes, **kwargs) is None  # not named
+    short = dict(kwargs, max_pieces=5)
+    assert object_token_groups(tokenizer, text, ["red"], colour_words, attributes, **short) is None  # over a window
+
+
+def test_attribute_vocabulary_leaves_out_small_words():
+    from tenku.world.phrases import TRAIN
+
+    words = attribute_vocabulary(TRAIN)
+    assert {"ball", "triangle", "falling", "leftward", "bounces", "quickly", "huge"} <= set(words)
+    assert not {"the", "a", "to", "red", "background", "camera"} & set(words)
+
+
+def test_every_training_caption_form_is_grounded(text_encoder):
+    from tenku.train_dit import word_groups
+
+    for seed in range(6):
+        scene = sample_scene(seed, seconds=2.0, split="train")
+        texts = captions(scene, np.random.default_rng(seed))
+        states, _ = text_encoder.encode(texts)
+        groups = word_groups(text_encoder, texts, [[o.color for o in scene.objects]] * len(texts), 3, states.shape[1])
+        assert groups.shape == (len(texts), 3, states.shape[1])
+        n = len(scene.objects)
+        assert groups[:, :n].any(dim=2).all() and not groups[:, n:].any()
+        assert not (groups[:, :n].sum(1) > 1).any()  # no word piece is given to two objects
+        assert (groups[:, :n].sum(2) >= 2).all()  # more than the colour word alone
+
+
+def test_grounding_loss_is_zero_when_attention_stays_inside_and_positive_outside():
+    regions = torch.zeros(1, 2, 6, dtype=torch.bool)
+    regions[0, 0, :2] = True
+    regions[0, 1, 2:4] = True
+    groups = torch.zeros(1, 2, 3, dtype=torch.bool)
+    groups[0, 0, 0] = groups[0, 1, 1] = True
+    inside = torch.full((1, 6, 3), 1e-9)
+    inside[0, :2, 0] = 1.0  # word 0 attended only from object 0's tokens
+    inside[0, 2:4, 1] = 1.0
+    inside[0, 4:, 2] = 1.0
+    assert grounding_loss([inside], regions, groups).item() < 1e-6
+    swapped = inside[:, :, [1, 0, 2]]
+    assert grounding_loss([swapped], regions, groups).item() == pytest.approx(1.0, abs=1e-6)
+    assert grounding_loss([inside], regions, torch.zeros_like(groups)).item() == 0.0
+
+
+def test_token_regions_follow_patch_order():
+    regions = torch.zeros(1, 1, 2, 4, 4, dtype=torch.bool)
+    regions[0, 0, 1, 3, 0] = True
+    assert token_regions(regions, (1, 1, 1))[0, 0].nonzero().flatten().tolist() == [16 + 12]
+    assert token_regions(regions, (1, 2, 2))[0, 0].nonzero().flatten().tolist() == [4 + 2]
+
+
+def test_recorded_cross_attention_leaves_the_output_alone_and_trains_toward_the_regions():
+    torch.manual_seed(0)
+    model = DiT(dit_tiny(in_channels=4, text_dim=8))
+    for p in model.parameters():
+        if p.abs().sum() == 0:
+            p.data.normal_(0, 0.02)
+    x, t = torch.randn(2, 4, 2, 4, 4), torch.rand(2)
+    text, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    plain = model(x, t, text, mask)
+    model.record_cross_attention(True)
+    recorded = model(x, t, text, mask)
+    torch.testing.assert_close(recorded, plain, atol=1e-5, rtol=1e-5)
+    maps = model.cross_attention_maps()
+    assert len(maps) == len(model.blocks) and maps[0].shape == (2, 8, 5)  # dit_tiny: 1x2x2 patches, 2 x 2 x 2 tokens
+    torch.testing.assert_close(maps[0].sum(-1), torch.ones(2, 8))
+    assert maps[0][1, :, 3:].abs().max() == 0  # padding gets no attention
+    model.record_cross_attention(False)
+    with pytest.raises(RuntimeError, match="record_cross_attention"):
+        model.cross_attention_maps()
+
+    regions = torch.zeros(2, 1, 8, dtype=torch.bool)
+    regions[:, 0, :2] = True
+    groups = torch.zeros(2, 1, 5, dtype=torch.bool)
+    groups[:, 0, 1] = True
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    model.record_cross_attention(True)
+    for _ in range(30):
+        model(x, t, text, mask)
+        loss = grounding_loss(model.cross_attention_maps(), regions, groups)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
