@@ -43,8 +43,31 @@ def score_set(pipeline, prompts: list[str], size: tuple[int, int], seconds: floa
         result = evaluate_video(frames, pipeline.config.fps, parse_prompt(prompt))
         if out_dir is not None:
             write_video(out_dir / f"{size[0]}x{size[1]}_{i:03d}.mp4", frames, pipeline.config.fps)
-        rows.append({"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES}})
+        rows.append(row_of(prompt, result))
     return summarize(rows)
+
+
+def row_of(prompt: str, result: dict) -> dict:
+    """One sample's verdicts, and per expected object its (expected, measured) motion."""
+    checks = result["attributes"]["motion"].get("checks", [])
+    return {"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES},
+            "motions": [[c["expected"], c["measured"]] for c in checks]}
+
+
+def motion_binding(rows: list[dict]) -> dict:
+    """Whether motions go to the right objects: among samples with two or more objects, different
+    expected motions and every object matched, those whose measured motions are exactly the
+    prompt's motions, given either to the right objects or shuffled among them. A model that draws
+    the right motions but ignores which object each belongs to shuffles about as often as not."""
+    right = shuffled = 0
+    for r in rows:
+        pairs = r.get("motions") or []
+        expected, measured = [e for e, _ in pairs], [m for _, m in pairs]
+        if len(pairs) < 2 or len(set(expected)) < 2 or sorted(expected) != sorted(measured):
+            continue
+        right += expected == measured
+        shuffled += expected != measured
+    return {"right": right, "shuffled": shuffled}
 
 
 def rate_cells(rates: dict) -> str:
@@ -67,7 +90,7 @@ def summarize(rows: list[dict]) -> dict:
     counts = [len(parse_prompt(r["prompt"]).objects) for r in rows]
     by_objects = {str(n): rates_of([r for r, c in zip(rows, counts) if c == n])[0] | {"n": counts.count(n)}
                   for n in sorted(set(counts))}
-    return {"rates": rates, "judged": judged, "by_objects": by_objects, "samples": rows}
+    return {"rates": rates, "judged": judged, "by_objects": by_objects, "binding": motion_binding(rows), "samples": rows}
 
 
 def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> dict:
@@ -84,7 +107,7 @@ def vae_ceiling(pipeline, num: int, size: tuple[int, int], seconds: float) -> di
         prompt = canonical_caption(scene)
         frames = render(scene, size[0], size[1], int(round(seconds * fps)) + 1, fps).frames
         result = evaluate_video(reconstruct_frames(pipeline.vae, frames), fps, parse_prompt(prompt))
-        rows.append({"prompt": prompt, **{a: result["attributes"][a]["pass"] for a in ATTRIBUTES}})
+        rows.append(row_of(prompt, result))
     return summarize(rows)
 
 
@@ -203,6 +226,10 @@ def main() -> None:
     for key in ("canonical_64x64", "vae_ceiling_64x64"):
         for objects, r in report[key]["by_objects"].items():
             print(f"| {key} | {objects} | {r['n']} | {rate_cells(r)} |")
+    print("\nMotion binding (samples whose measured motions are the prompt's, 2-3 objects with different motions):\n")
+    for key in [k for k in report if k.startswith(("canonical", "paraphrased", "vae_ceiling"))]:
+        b = report[key]["binding"]
+        print(f"- {key}: {b['right']} to the right objects, {b['shuffled']} shuffled among them")
     s, t = report["sampling"], report["training"]
     print(f"\n`tenku generate` 2 s 64x64, default settings, model loading included: "
           f"{report['generate_2s_64x64_wall_seconds']:.1f} s wall")

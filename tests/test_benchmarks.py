@@ -39,3 +39,17 @@ def test_different_prompts_are_refused():
     other[3]["prompt"] = "another prompt"
     with pytest.raises(ValueError, match="same prompts"):
         compare.compare_section(_samples(20), other, draws=500)
+
+
+def test_motion_binding_counts_right_and_shuffled_motions_only_where_it_can_tell():
+    bench = _load("dit_benchmark")
+    rows = [
+        {"motions": [["left", "left"], ["up", "up"]]},  # right
+        {"motions": [["left", "up"], ["up", "left"]]},  # shuffled
+        {"motions": [["falling", "bouncing"], ["bouncing", "falling"], ["still", "still"]]},  # shuffled
+        {"motions": [["left", "left"], ["left", "left"]]},  # same motions: cannot tell
+        {"motions": [["left", "down"], ["up", "up"]]},  # a wrong motion: not a binding question
+        {"motions": [["left", "left"]]},  # one object
+        {"prompt": "older report without motions"},
+    ]
+    assert bench.motion_binding(rows) == {"right": 1, "shuffled": 2}
