@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def motion_binding(rows: list[dict]) -> dict:
     for r in rows:
         pairs = r.get("motions") or []
         expected, measured = [e for e, _ in pairs], [m for _, m in pairs]
-        if len(pairs) < 2 or len(set(expected)) < 2 or sorted(expected) != sorted(measured):
+        if len(pairs) < 2 or len(set(expected)) < 2 or Counter(expected) != Counter(measured):
             continue
         right += expected == measured
         shuffled += expected != measured

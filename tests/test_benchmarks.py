@@ -50,6 +50,7 @@ def test_motion_binding_counts_right_and_shuffled_motions_only_where_it_can_tell
         {"motions": [["left", "left"], ["left", "left"]]},  # same motions: cannot tell
         {"motions": [["left", "down"], ["up", "up"]]},  # a wrong motion: not a binding question
         {"motions": [["left", "left"]]},  # one object
+        {"motions": [["left", None], ["up", "up"]]},  # an object not found
         {"prompt": "older report without motions"},
     ]
     assert bench.motion_binding(rows) == {"right": 1, "shuffled": 2}
