@@ -172,10 +172,15 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Te
     q, k = q.to(v.dtype), k.to(v.dtype)
     if q.device.type != "cpu" or q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] > MAX_EXPLICIT_SCORES:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return (attention_weights(q, k, mask) @ v).to(v.dtype)  # (B, h, N, d)
+
+
+def attention_weights(q: Tensor, k: Tensor, mask: Tensor | None = None) -> Tensor:
+    """softmax(q k^T / sqrt(d)): `(B, h, N, L)`, the weights `attention` applies to the values."""
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, h, N, L)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    return (scores.softmax(dim=-1) @ v).to(v.dtype)  # (B, h, N, d)
+    return scores.softmax(dim=-1)
 
 
 class SelfAttention(nn.Module):
@@ -221,9 +226,7 @@ class CrossAttention(nn.Module):
         k, v = rearrange(self.kv(text), "b l (two h d) -> two b h l d", two=2, h=self.num_heads)  # each (B, h, L, d)
         q, k = self.q_norm(q), self.k_norm(k)
         if self.record:
-            q, k = q.to(v.dtype), k.to(v.dtype)
-            scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, h, N, L)
-            weights = scores.masked_fill(~text_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+            weights = attention_weights(q.to(v.dtype), k.to(v.dtype), text_mask[:, None, None, :])  # (B, h, N, L)
             self.probs = weights.mean(1)  # (B, N, L)
             out = (weights @ v).to(v.dtype)  # (B, h, N, d)
         else:

@@ -20,10 +20,13 @@ tokens stay free to attend to any word; the loss only places where each word's a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from tenku.text import CLAUSE_BREAK
 
 REGION_MARGIN = 0.5
 """Latent cells count as an object's when their centre lies within its extent plus this many cells."""
@@ -72,7 +75,7 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the text's clauses: the pieces between punctuation and the words "and" /
     "while" (as `text.split_clauses` cuts them)."""
     spans, begin = [], 0
-    for m in re.finditer(r"[,.;:!?]|\band\b|\bwhile\b", text, flags=re.IGNORECASE):
+    for m in CLAUSE_BREAK.finditer(text):
         spans.append((begin, m.start()))
         begin = m.end()
     spans.append((begin, len(text)))
@@ -133,6 +136,16 @@ def attribute_vocabulary(*books) -> tuple[str, ...]:
     small = {"a", "an", "the", "to", "of", "off", "from", "on", "in", "at", "is", "its", "way", "under", "and", "does", "not"}
     words = {w for p in phrases for w in re.split(r"[\s]+", p.lower()) if w and w not in small}
     return tuple(sorted(words))
+
+
+@lru_cache(maxsize=1)
+def world_vocabulary() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The world's colour words by colour and its attribute words (`attribute_vocabulary`), training
+    and held-out phrasings together; built once."""
+    from tenku.world.phrases import HELD_OUT, TRAIN
+
+    colour_words = {name: TRAIN.colors[name] + HELD_OUT.colors[name] for name in TRAIN.colors}
+    return colour_words, attribute_vocabulary(TRAIN, HELD_OUT)
 
 
 def grounding_loss(maps: list[Tensor], regions: Tensor, groups: Tensor) -> Tensor:

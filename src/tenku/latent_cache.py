@@ -90,8 +90,9 @@ def _make_chunk(args) -> str:
         rendered = render(scene, width, height, frames, fps)
         videos.append(to_tensor(rendered.frames))
         texts.append(captions(scene, rng))
-        regions.append(object_regions(rendered.truth, (height // 8, width // 8)))
-        colours.append([obj.color for obj in scene.objects])
+        if with_regions:
+            regions.append(object_regions(rendered.truth, (height // 8, width // 8)))
+            colours.append([obj.color for obj in scene.objects])
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         latents = vae.encode(torch.stack(videos))
     path = _chunk_path(Path(directory), bucket_index, chunk)

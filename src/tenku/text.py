@@ -45,13 +45,13 @@ class TextEncoder(Protocol):
         ...
 
 
-_CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:and|while)\b", re.IGNORECASE)
+CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:and|while)\b", re.IGNORECASE)
 
 
 def split_clauses(prompt: str, max_clauses: int = 16) -> list[str]:
     """The prompt's clauses: the pieces between punctuation and the words "and" / "while", stripped,
     empty pieces dropped, at most `max_clauses` (the rest joined into the last)."""
-    pieces = [p.strip() for p in _CLAUSE_BREAK.split(prompt)]
+    pieces = [p.strip() for p in CLAUSE_BREAK.split(prompt)]
     pieces = [p for p in pieces if p]
     if len(pieces) > max_clauses:
         pieces = pieces[: max_clauses - 1] + [" ".join(pieces[max_clauses - 1 :])]

@@ -26,7 +26,7 @@ from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
-from tenku.grounding import attribute_vocabulary, grounding_loss, object_regions, object_token_groups, token_regions
+from tenku.grounding import grounding_loss, object_regions, object_token_groups, token_regions, world_vocabulary
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 
 
@@ -225,10 +225,7 @@ def word_groups(text_encoder, texts: list[str], colours: list[list[str]], max_ob
     """`(B, max_objects, length)` bool: the states of each object's words in the encoded captions
     (`grounding.object_token_groups`); all False for captions that cannot be grounded (the empty
     text, prompts longer than one window)."""
-    from tenku.world.phrases import HELD_OUT, TRAIN
-
-    colour_words = {name: TRAIN.colors[name] + HELD_OUT.colors[name] for name in TRAIN.colors}
-    attributes = attribute_vocabulary(TRAIN, HELD_OUT)
+    colour_words, attributes = world_vocabulary()
     groups = np.zeros((len(texts), max_objects, length), dtype=bool)
     for i, (text, names) in enumerate(zip(texts, colours)):
         found = object_token_groups(text_encoder.tokenizer, text, names, colour_words, attributes,
@@ -363,8 +360,7 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         lat = batch["latents"]
         tokens_seen += lat.shape[0] * lat.shape[2] * (lat.shape[3] // 2) * (lat.shape[4] // 2)
         rate = tokens_seen / max(time.time() - began, 1e-6)
-        bar.set_postfix(loss=f"{parts['flow']:.4f}", **({"ground": f"{parts['grounding']:.3f}"} if "grounding" in parts else {}),
-                        tok_s=f"{rate:.0f}")
+        bar.set_postfix({**{name: f"{value:.4f}" for name, value in parts.items()}, "tok_s": f"{rate:.0f}"})
         if step % 10 == 0:
             for name, value in parts.items():
                 writer.add_scalar(f"loss/{name}", value, step)
