@@ -257,3 +257,34 @@ def test_grounded_training_runs_from_fresh_clips_and_from_a_cache(tmp_path, tiny
     with pytest.raises(ValueError, match="latent cache"):
         CachedLatentBatches(config, tmp_path / "old", fingerprint)
     assert train_dit(config, progress=False).exists()
+
+
+def test_object_mix_sets_how_many_objects_training_scenes_hold(tmp_path, tiny_vae_dir):
+    from safetensors import safe_open
+
+    from tenku.latent_cache import build_cache, vae_fingerprint
+    from tenku.models import load_vae
+    from tenku.train_dit import draw_scene
+    from tenku.world import sample_scene
+
+    for mix, expected in (([1, 0, 0], {1}), ([0, 0, 2], {3}), ([0, 1, 1], {2, 3})):
+        config = DiTTrainConfig(object_mix=mix)
+        rng = np.random.default_rng(0)
+        assert {len(draw_scene(rng, config, 1.0).objects) for _ in range(12)} == expected
+    default, rng = DiTTrainConfig(), np.random.default_rng(3)  # no mix: the world's own draw, stream unchanged
+    assert draw_scene(rng, default, 1.0) == sample_scene(int(np.random.default_rng(3).integers(2**31)), seconds=1.0)
+    for bad in ([1, 1], [-1, 1, 1], [0, 0, 0]):
+        with pytest.raises(ValueError, match="object_mix must be three non-negative weights"):
+            DiTTrainConfig(object_mix=bad)
+
+    config = _tiny_config(tmp_path / "run", tiny_vae_dir, 1)
+    config.latent_cache, config.grounding_weight, config.object_mix = 4, 0.1, [0, 0, 1]
+    fingerprint = vae_fingerprint(load_vae(tiny_vae_dir))
+    cache = build_cache(config, tmp_path / "cache", fingerprint, processes=1, progress=False)
+    assert json.loads((cache / "manifest.json").read_text())["object_mix"] == [0, 0, 1]
+    for chunk in sorted(cache.glob("*.safetensors")):
+        with safe_open(str(chunk), "pt") as f:
+            assert all(len(colours) == 3 for colours in json.loads(f.metadata()["colours"]))
+    config.object_mix = [1, 0, 0]  # a cache of another mix is refused, not silently reused
+    with pytest.raises(ValueError, match="latent cache built for other"):
+        build_cache(config, cache, fingerprint, processes=1, progress=False)

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 
 from tenku.conditioning import latent_frames_for
 from tenku.grounding import object_regions
-from tenku.train_dit import draw_bucket, draw_text_and_mask
+from tenku.train_dit import draw_bucket, draw_scene, draw_text_and_mask
 
 CHUNK_CLIPS = 64
 _SEED_SALT = 7919  # keeps cache scenes apart from the step-drawn scenes of the same seed
@@ -64,6 +64,8 @@ def _manifest(config, fingerprint: str) -> dict:
                 "clips": clips_per_bucket(config.buckets, config.latent_cache)}
     if config.grounding_weight:  # older caches (without this key) hold no object regions
         manifest["regions"] = True
+    if config.object_mix is not None:  # older caches (without this key) follow the world's own mix
+        manifest["object_mix"] = list(config.object_mix)
     return manifest
 
 
@@ -75,9 +77,10 @@ def _make_chunk(args) -> str:
     """Render, caption and encode one chunk (runs in a worker process, one thread)."""
     from tenku.data import to_tensor
     from tenku.models import load_vae
-    from tenku.world import captions, render, sample_scene
+    from tenku.world import captions, render
 
-    directory, vae_path, seed, fps, bucket_index, (frames, width, height), chunk, count, with_regions = args
+    directory, vae_path, config, bucket_index, (frames, width, height), chunk, count = args
+    seed, fps, with_regions = config.seed, config.fps, bool(config.grounding_weight)
     global _VAE
     if _VAE is None or _VAE[0] != vae_path:
         _VAE = (vae_path, load_vae(vae_path))
@@ -86,7 +89,7 @@ def _make_chunk(args) -> str:
     seconds = max(frames - 1, 1) / fps
     videos, texts, regions, colours = [], [], [], []
     for _ in range(count):
-        scene = sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train")
+        scene = draw_scene(rng, config, seconds)
         rendered = render(scene, width, height, frames, fps)
         videos.append(to_tensor(rendered.frames))
         texts.append(captions(scene, rng))
@@ -126,8 +129,8 @@ def build_cache(config, directory: str | Path, fingerprint: str, processes: int 
         for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
             if not _chunk_path(directory, index, chunk).exists():
                 count = min(CHUNK_CLIPS, clips - chunk * CHUNK_CLIPS)
-                jobs.append((str(directory), None if config.vae is None else str(config.vae), config.seed, config.fps, index,
-                             tuple(shape), chunk, count, bool(config.grounding_weight)))
+                jobs.append((str(directory), None if config.vae is None else str(config.vae), config, index,
+                             tuple(shape), chunk, count))
     if processes <= 1:
         for job in tqdm(jobs, disable=not progress, desc="latent cache", dynamic_ncols=True):
             _make_chunk(job)
