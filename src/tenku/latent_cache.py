@@ -79,8 +79,9 @@ def _make_chunk(args) -> str:
     from tenku.models import load_vae
     from tenku.world import captions, render
 
-    directory, vae_path, config, bucket_index, (frames, width, height), chunk, count = args
+    directory, config, bucket_index, (frames, width, height), chunk, count = args
     seed, fps, with_regions = config.seed, config.fps, bool(config.grounding_weight)
+    vae_path = None if config.vae is None else str(config.vae)
     global _VAE
     if _VAE is None or _VAE[0] != vae_path:
         _VAE = (vae_path, load_vae(vae_path))
@@ -129,8 +130,7 @@ def build_cache(config, directory: str | Path, fingerprint: str, processes: int 
         for chunk in range(math.ceil(clips / CHUNK_CLIPS)):
             if not _chunk_path(directory, index, chunk).exists():
                 count = min(CHUNK_CLIPS, clips - chunk * CHUNK_CLIPS)
-                jobs.append((str(directory), None if config.vae is None else str(config.vae), config, index,
-                             tuple(shape), chunk, count))
+                jobs.append((str(directory), config, index, tuple(shape), chunk, count))
     if processes <= 1:
         for job in tqdm(jobs, disable=not progress, desc="latent cache", dynamic_ncols=True):
             _make_chunk(job)

@@ -28,6 +28,7 @@ from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_stat
 from tenku.flow import FlowSchedule
 from tenku.grounding import grounding_loss, object_regions, object_token_groups, token_regions, world_vocabulary
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
+from tenku.world.scene import MAX_OBJECTS
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class DiTTrainConfig:
     object_mix: tuple[float, float, float] | None = None
     """Relative frequencies of scenes with 1, 2 and 3 objects in training (e.g. [0.3, 0.4, 0.3] to
     see more of the multi-object scenes the model binds worst); None: the world's own mix
-    (0.4 / 0.35 / 0.25, which the benchmark's test scenes also follow)."""
+    (`world.scene.OBJECT_MIX`, which the benchmark's test scenes also follow)."""
     latent_cache_dir: str | None = None
     """Where the cache lives; None: OUT/latent_cache."""
     init_from: str | None = None
@@ -134,7 +135,7 @@ class DiTTrainConfig:
             raise ValueError(f"latent_cache must be >= 0 clips, got {self.latent_cache}")
         if self.object_mix is not None:
             mix = tuple(float(w) for w in self.object_mix)
-            if len(mix) != 3 or min(mix) < 0 or sum(mix) <= 0:
+            if len(mix) != MAX_OBJECTS or min(mix) < 0 or sum(mix) <= 0:
                 raise ValueError(f"object_mix must be three non-negative weights (1, 2, 3 objects) "
                                  f"with a positive sum, got {list(self.object_mix)}")
             self.object_mix = mix
@@ -179,7 +180,7 @@ def draw_scene(rng: np.random.Generator, config: DiTTrainConfig, seconds: float)
     num_objects = None
     if config.object_mix is not None:
         weights = np.array(config.object_mix)
-        num_objects = int(rng.choice([1, 2, 3], p=weights / weights.sum()))
+        num_objects = int(rng.choice(np.arange(1, MAX_OBJECTS + 1), p=weights / weights.sum()))
     return sample_scene(int(rng.integers(2**31)), seconds=seconds, split="train", num_objects=num_objects)
 
 

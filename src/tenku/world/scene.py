@@ -56,6 +56,7 @@ TEXTURED_BACKGROUNDS: tuple[str, ...] = ("checkered", "striped")
 CAMERAS: tuple[str, ...] = ("static", "panning left", "panning right")
 SPLITS: dict[str, int] = {"train": 0, "test": 1}
 MAX_OBJECTS = 3
+OBJECT_MIX = (0.4, 0.35, 0.25)  # how often a sampled scene holds 1, 2, 3 objects
 
 # Speeds in frame units per second. At 64 px and 8 fps a slow linear motion moves
 # 1.4-1.9 px per frame, a quick one 2.6-3.6 (less if it must stay in frame: FIT_SECONDS);
@@ -169,7 +170,7 @@ def sample_scene(seed: int, *, seconds: float = 2.0, split: str = "train", num_o
         raise ValueError(f"num_objects must be 1..{MAX_OBJECTS} or None, got {num_objects}")
     rng = scene_rng(seed, split)
     if num_objects is None:
-        num_objects = int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))
+        num_objects = int(rng.choice(np.arange(1, MAX_OBJECTS + 1), p=OBJECT_MIX))
     colors = [str(c) for c in rng.choice(list(COLORS), size=num_objects, replace=False)]
     specs = [(color, None, None, None) for color in colors]
     background, camera = sample_backdrop(rng)
