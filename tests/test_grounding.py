@@ -5,6 +5,7 @@ import torch
 from tenku.dit import DiT, dit_tiny
 from tenku.grounding import (
     attribute_vocabulary,
+    binding_loss,
     grounding_loss,
     object_regions,
     object_token_groups,
@@ -113,6 +114,27 @@ def test_grounding_loss_is_zero_when_attention_stays_inside_and_positive_outside
     swapped = inside[:, :, [1, 0, 2]]
     assert grounding_loss([swapped], regions, groups).item() == pytest.approx(1.0, abs=1e-6)
     assert grounding_loss([inside], regions, torch.zeros_like(groups)).item() == 0.0
+
+
+def test_binding_loss_asks_each_objects_tokens_to_read_its_own_words():
+    regions = torch.zeros(1, 3, 6, dtype=torch.bool)
+    regions[0, 0, :2] = True
+    regions[0, 1, 1:4] = True  # token 1 lies in both objects: not counted
+    groups = torch.zeros(1, 3, 4, dtype=torch.bool)
+    groups[0, 0, 0] = groups[0, 1, 1] = True  # object 2 is absent (no words, no region)
+    own = torch.full((1, 6, 4), 1e-9)
+    own[0, :, 3] = 1.0  # every token reads the background word too: that is left alone
+    own[0, :2, 0] = 1.0
+    own[0, 2:4, 1] = 1.0
+    assert binding_loss([own], regions, groups).item() < 1e-6
+    swapped = own[:, :, [1, 0, 2, 3]]
+    assert binding_loss([swapped], regions, groups).item() == pytest.approx(1.0, abs=1e-6)
+    even = own.clone()
+    even[0, :4, :2] = 1.0  # tokens read both objects' words alike: share 1/2
+    assert binding_loss([even], regions, groups).item() == pytest.approx(0.25, abs=1e-6)
+    single = groups.clone()
+    single[0, 1] = False  # one grounded object: nothing to confuse it with
+    assert binding_loss([swapped], regions, single).item() == 0.0
 
 
 def test_token_regions_follow_patch_order():

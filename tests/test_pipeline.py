@@ -249,6 +249,10 @@ def test_grounded_training_runs_from_fresh_clips_and_from_a_cache(tmp_path, tiny
         loss, parts = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], False, 0.1)
         assert set(parts) == {"flow", "grounding"} and 0 < parts["grounding"] <= 1
         assert loss.item() == pytest.approx(parts["flow"] + 0.1 * parts["grounding"], rel=1e-4)
+        torch.manual_seed(0)
+        loss, parts = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], False, 0.0, 0.5)
+        assert set(parts) == {"flow", "binding"} and 0 <= parts["binding"] <= 1
+        assert loss.item() == pytest.approx(parts["flow"] + 0.5 * parts["binding"], rel=1e-4)
     config.latent_cache = 0  # an old cache (no regions) is refused by a grounded recipe, not silently used
     plain = _tiny_config(tmp_path / "plain", tiny_vae_dir, 2)
     plain.latent_cache = 10
@@ -257,6 +261,13 @@ def test_grounded_training_runs_from_fresh_clips_and_from_a_cache(tmp_path, tiny
     with pytest.raises(ValueError, match="latent cache"):
         CachedLatentBatches(config, tmp_path / "old", fingerprint)
     assert train_dit(config, progress=False).exists()
+
+
+def test_either_attention_loss_makes_batches_carry_object_regions():
+    assert not DiTTrainConfig().needs_regions
+    assert DiTTrainConfig(grounding_weight=0.1).needs_regions and DiTTrainConfig(binding_weight=0.3).needs_regions
+    with pytest.raises(ValueError, match="binding_weight must be >= 0"):
+        DiTTrainConfig(binding_weight=-0.1)
 
 
 def test_object_mix_sets_how_many_objects_training_scenes_hold(tmp_path, tiny_vae_dir):

@@ -62,7 +62,7 @@ def _manifest(config, fingerprint: str) -> dict:
     manifest = {"seed": config.seed, "fps": config.fps, "vae": fingerprint,
                 "buckets": [[b.frames, b.width, b.height] for b in config.buckets],
                 "clips": clips_per_bucket(config.buckets, config.latent_cache)}
-    if config.grounding_weight:  # older caches (without this key) hold no object regions
+    if config.needs_regions:  # older caches (without this key) hold no object regions
         manifest["regions"] = True
     if config.object_mix is not None:  # older caches (without this key) follow the world's own mix
         manifest["object_mix"] = list(config.object_mix)
@@ -80,7 +80,7 @@ def _make_chunk(args) -> str:
     from tenku.world import captions, render
 
     directory, config, bucket_index, (frames, width, height), chunk, count = args
-    seed, fps, with_regions = config.seed, config.fps, bool(config.grounding_weight)
+    seed, fps, with_regions = config.seed, config.fps, config.needs_regions
     vae_path = None if config.vae is None else str(config.vae)
     global _VAE
     if _VAE is None or _VAE[0] != vae_path:

@@ -26,7 +26,7 @@ from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
-from tenku.grounding import grounding_loss, object_regions, object_token_groups, token_regions, world_vocabulary
+from tenku.grounding import binding_loss, grounding_loss, object_regions, object_token_groups, token_regions, world_vocabulary
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 from tenku.world.scene import MAX_OBJECTS
 
@@ -104,6 +104,9 @@ class DiTTrainConfig:
     grounding_weight: float = 0.0
     """Weight of the grounding loss (`tenku.grounding`): the words describing each object should attend to
     the latent tokens the object covers, which the world knows exactly; 0 turns it off."""
+    binding_weight: float = 0.0
+    """Weight of the binding loss (`grounding.binding_loss`): the latent tokens of each object should read
+    that object's words rather than another object's; 0 turns it off."""
     object_mix: tuple[float, float, float] | None = None
     """Relative frequencies of scenes with 1, 2 and 3 objects in training (e.g. [0.3, 0.4, 0.3] to
     see more of the multi-object scenes the model binds worst); None: the world's own mix
@@ -133,12 +136,19 @@ class DiTTrainConfig:
             raise ValueError(f"steps must be >= 1 and lr > 0, got {self.steps}, {self.lr}")
         if self.latent_cache < 0:
             raise ValueError(f"latent_cache must be >= 0 clips, got {self.latent_cache}")
+        if self.grounding_weight < 0 or self.binding_weight < 0:
+            raise ValueError(f"grounding_weight and binding_weight must be >= 0, got {self.grounding_weight}, {self.binding_weight}")
         if self.object_mix is not None:
             mix = tuple(float(w) for w in self.object_mix)
             if len(mix) != MAX_OBJECTS or min(mix) < 0 or sum(mix) <= 0:
                 raise ValueError(f"object_mix must be three non-negative weights (1, 2, 3 objects) "
                                  f"with a positive sum, got {list(self.object_mix)}")
             self.object_mix = mix
+
+    @property
+    def needs_regions(self) -> bool:
+        """Whether batches carry object regions and word groups (for the grounding or binding loss)."""
+        return bool(self.grounding_weight or self.binding_weight)
 
 
 def draw_cond_mask(rng: np.random.Generator, num_latent_frames: int) -> np.ndarray:
@@ -214,13 +224,13 @@ class WorldLatentBatches:
             text, mask = draw_text_and_mask(rng, c, captions(scene, rng), latent_frames_for(bucket.frames))
             texts.append(text)
             masks.append(mask)
-            if c.grounding_weight:
+            if c.needs_regions:
                 regions.append(object_regions(rendered.truth, latent_size))
                 colours.append([obj.color for obj in scene.objects])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
             latents = self.vae.encode(torch.stack(videos)).float()
         batch = {"latents": latents, "texts": texts, "cond_mask": torch.from_numpy(np.stack(masks)), "bucket": bucket}
-        if c.grounding_weight:
+        if c.needs_regions:
             batch["regions"], batch["colours"] = torch.from_numpy(np.stack(regions)), colours
         return batch
 
@@ -260,10 +270,10 @@ def word_groups(text_encoder, texts: list[str], colours: list[list[str]], max_ob
 
 
 def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, bf16: bool,
-                  grounding_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Rectified-flow loss on one batch (plus `grounding_weight` x the grounding loss when the batch
-    has object regions); known frames are given clean and excluded from the flow loss. Returns the
-    total and its parts."""
+                  grounding_weight: float = 0.0, binding_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Rectified-flow loss on one batch (plus `grounding_weight` x the grounding loss and `binding_weight`
+    x the binding loss when the batch has object regions); known frames are given clean and excluded
+    from the flow loss. Returns the total and its parts."""
     x_0 = batch["latents"]  # (B, C, T, H, W)
     cond_mask = batch["cond_mask"]  # (B, T)
     b, _, t, h, w = x_0.shape
@@ -272,7 +282,7 @@ def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, 
     noise = torch.randn_like(x_0)
     x_t = flow.add_noise(x_0, noise, times)
     # Known frames always go in (all-zero mask when there are none), exactly as the pipeline does.
-    ground = bool(grounding_weight) and "regions" in batch
+    ground = bool(grounding_weight or binding_weight) and "regions" in batch
     model.record_cross_attention(ground)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         v = model(x_t, times, text, text_mask, cond=x_0, cond_mask=cond_mask)
@@ -281,10 +291,13 @@ def training_step(model: DiT, flow: FlowSchedule, batch: dict, text, text_mask, 
     parts = {"flow": loss.item()}
     if ground:
         regions = token_regions(batch["regions"], model.config.patch_size)  # (B, O, N)
-        grounding = grounding_loss(model.cross_attention_maps(), regions, batch["groups"])
+        maps = model.cross_attention_maps()
         model.record_cross_attention(False)
-        parts["grounding"] = grounding.item()
-        loss = loss + grounding_weight * grounding
+        for name, weight, term in (("grounding", grounding_weight, grounding_loss), ("binding", binding_weight, binding_loss)):
+            if weight:
+                value = term(maps, regions, batch["groups"])
+                parts[name] = value.item()
+                loss = loss + weight * value
     return loss, parts
 
 
@@ -371,7 +384,7 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss, parts = training_step(model, config.flow, batch, batch["text"], batch["text_mask"], config.bf16,
-                                    config.grounding_weight)
+                                    config.grounding_weight, config.binding_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip).item()
