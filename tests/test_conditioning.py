@@ -370,7 +370,8 @@ def test_cli_modes(pipeline, clip, tmp_path, capsys):
     assert read_video(tmp_path / "ext.mp4").frames.shape == (19, 64, 64, 3)
     assert main(["loop", "a red ball", "-o", str(tmp_path / "loop.mp4"), "--seconds", "1", *common]) == 0
     assert probe_video(tmp_path / "loop.mp4").num_frames == 9
-    assert main(["generate", "a red ball", "-o", str(tmp_path / "long.mp4"), "--seconds", "5", *common]) == 0
+    assert main(["generate", "a red ball and a blue square", "-o", str(tmp_path / "long.mp4"), "--seconds", "5",
+                 "--binding-guidance", "0.1", *common]) == 0
     assert probe_video(tmp_path / "long.mp4").num_frames == 41
     capsys.readouterr()
     assert main(["edit", str(tmp_path / "in.mp4"), "a blue ball", "--strength", "2", *common]) == 2
@@ -421,6 +422,7 @@ def test_cli_refuses_a_bad_request_before_loading_weights(pipeline, clip, tmp_pa
         (["image", "a ball", "--seed", "-1", "--model", str(model), "-o", str(tmp_path / "i.png")], "seed must be"),
         (["extend", str(tmp_path / "in.mp4"), "a ball", "--guidance", "-1", *common], "guidance must be"),
         (["loop", "a ball", "--size", "64x65", *common], "size 64x65 is not supported"),
+        (["generate", "a ball", "--binding-guidance", "-0.5", *common], "binding_guidance must be a finite number >= 0"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

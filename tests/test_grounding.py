@@ -9,6 +9,8 @@ from tenku.grounding import (
     grounding_loss,
     object_regions,
     object_token_groups,
+    prompt_object_groups,
+    separation_loss,
     token_regions,
     word_spans,
 )
@@ -180,3 +182,41 @@ def test_recorded_cross_attention_leaves_the_output_alone_and_trains_toward_the_
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_prompt_object_groups_read_objects_from_the_training_colour_words(text_encoder):
+    def groups(prompt):
+        return prompt_object_groups(text_encoder.tokenizer, prompt, prefix=len(text_encoder.prefix),
+                                    max_pieces=text_encoder.window - text_encoder.num_special, length=24)
+
+    found = groups("a cyan circle moving left and a red square falling on a black background")
+    assert found.shape == (2, 24)
+    tokens = text_encoder.tokenizer.convert_ids_to_tokens(text_encoder.token_ids("a cyan circle moving left and a red square falling on a black background")[0])
+    words = [[tokens[i] for i in np.flatnonzero(row)] for row in found]
+    assert words[0] == ["cy", "##an", "circle", "moving", "left"]  # in the order the prompt names them
+    assert words[1] == ["red", "square", "falling"]
+    assert "black" not in words[0] + words[1]  # the background's colour is not an object
+    assert groups("a red square falling on a black background") is None  # one object: nothing to bind
+    assert groups("a sapphire square and a red ball") is None  # held-out synonyms are not assumed known
+
+
+def test_separation_loss_rewards_objects_that_hold_places_of_their_own():
+    groups = torch.zeros(2, 5, dtype=torch.bool)
+    groups[0, 1] = groups[1, 3] = True
+    grid = (2, 4, 4)
+    n = 32
+
+    def maps(first, second):
+        attention = torch.full((1, n, 5), 0.1)
+        attention[0, :, 1], attention[0, :, 3] = first, second
+        return [attention / attention.sum(-1, keepdim=True)]
+
+    left = torch.zeros(2, 4, 4)
+    left[:, :, :2] = 1.0  # object 0 owns the left half of every frame, object 1 the right
+    left = left.flatten()
+    separate = separation_loss(maps(left, 1 - left), groups, grid).item()
+    even = separation_loss(maps(torch.full((n,), 0.5), torch.full((n,), 0.5)), groups, grid).item()
+    only_first = separation_loss(maps(torch.ones(n), torch.zeros(n)), groups, grid).item()
+    assert separate == pytest.approx(0.0, abs=1e-5)
+    assert even == pytest.approx(1.0, abs=1e-5)  # nobody owns a place (0.5) and every token is torn (0.5)
+    assert only_first == pytest.approx(0.5, abs=1e-5)  # object 1 is missing from every frame

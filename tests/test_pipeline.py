@@ -141,6 +141,30 @@ def test_known_frames_are_kept(pipeline):
     assert not torch.allclose(z[:, :, 1], cond[:, :, 1])
 
 
+def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encoder):
+    def sample(prompt, strength, **kwargs):
+        config = PipelineConfig(steps=3, binding_guidance=strength)
+        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
+        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
+
+    two = "a red square moving left and a blue circle falling on a black background"
+    one = "a red square moving left on a black background"
+    assert not torch.allclose(sample(two, 0.5), sample(two, 0.0))
+    torch.testing.assert_close(sample(one, 0.5), sample(one, 0.0))  # one object: nothing to separate
+    cond = torch.randn(1, 4, 3, 8, 8)
+    mask = torch.tensor([[1.0, 0.0, 0.0]])
+    guided = sample(two, 0.5, cond=cond, cond_mask=mask)
+    torch.testing.assert_close(guided[:, :, 0], cond[:, :, 0])  # known frames stay as given
+    assert not torch.allclose(guided, sample(two, 0.0, cond=cond, cond_mask=mask))
+
+
+@pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
+                                          ("binding_guidance_until", 1.5)])
+def test_binding_guidance_settings_are_checked(field, value):
+    with pytest.raises(ValueError, match=field):
+        PipelineConfig(**{field: value})
+
+
 def test_cond_masks_cover_modes():
     rng = np.random.default_rng(0)
     for t in (1, 2, 3, 5, 9):

@@ -93,3 +93,22 @@ def test_same_seed_same_sample():
     first = sample(7)
     assert torch.equal(first, sample(7))
     assert not torch.allclose(first, sample(8))
+
+
+@pytest.mark.parametrize("sampler", [sample_euler, sample_heun])
+def test_refine_moves_the_state_before_each_step(sampler):
+    ts = torch.linspace(1, 0, 5)
+    noise = torch.randn(1, 3, generator=torch.Generator().manual_seed(0))
+    field = point_mass(torch.zeros(1, 3))
+    times = []
+
+    def identity(x, t):
+        times.append(float(t[0]))
+        return x
+
+    torch.testing.assert_close(sampler(field, noise, ts, refine=identity), sampler(field, noise, ts))
+    assert times == pytest.approx(ts[:-1].tolist())
+    # under a still field (v = 0) the result is the noise plus every move refine made
+    still = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    moved = sampler(still, noise, ts, refine=lambda x, t: x + 0.5 if float(t[0]) > 0.3 else x)
+    torch.testing.assert_close(moved, noise + 1.5)  # steps at t = 1, 0.75 and 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -19,7 +20,20 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
+    parser.add_argument("--binding-guidance", type=float, default=None,
+                        help="attention-guided sampling step for prompts naming two or more objects; 0 turns it off "
+                             "(default: the model's)")
     parser.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+
+
+def load_pipeline(args: argparse.Namespace):
+    """The pipeline of `--model`, with `--binding-guidance` applied to its sampling settings."""
+    from tenku.pipeline import Pipeline
+
+    pipeline = Pipeline.from_pretrained(args.model)
+    if args.binding_guidance is not None:
+        pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance)
+    return pipeline
 
 
 def add_generate_commands(commands: argparse._SubParsersAction, train_commands: argparse._SubParsersAction) -> None:
@@ -92,18 +106,20 @@ def preflight(args: argparse.Namespace, prompt: str, **request) -> None:
     """Refuse a bad request from the model's pipeline.json, before the weights take seconds to load."""
     from tenku.pipeline import RequestChecks, read_pipeline_config
 
-    RequestChecks(read_pipeline_config(args.model)).preflight(
+    config = read_pipeline_config(args.model)
+    if args.binding_guidance is not None:
+        dataclasses.replace(config, binding_guidance=args.binding_guidance)  # checks the value
+    RequestChecks(config).preflight(
         prompt, size=args.size, seed=args.seed, steps=args.steps, guidance=args.guidance, **request)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from tenku.io import write_video
-    from tenku.pipeline import Pipeline
 
     output = _check_output(Path(args.output), {".mp4"})
     preflight(args, args.prompt, seconds=args.seconds, fps=args.fps, sampler=args.sampler)
     started = time.time()
-    pipeline = Pipeline.from_pretrained(args.model)
+    pipeline = load_pipeline(args)
     if args.seconds > pipeline.config.max_seconds:  # sliding windows, streamed to the file
         from tenku.modes_cli import generate_long_to_file
 
@@ -119,11 +135,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _image(args: argparse.Namespace) -> int:
     from tenku.io import write_image
-    from tenku.pipeline import Pipeline
 
     output = _check_output(Path(args.output), {".png", ".jpg", ".jpeg"})
     preflight(args, args.prompt)
-    pipeline = Pipeline.from_pretrained(args.model)
+    pipeline = load_pipeline(args)
     with Progress(total=args.steps or pipeline.config.steps) as progress:
         frame = pipeline.image(args.prompt, size=args.size, seed=args.seed, steps=args.steps,
                                guidance=args.guidance, callback=progress)

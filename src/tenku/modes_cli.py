@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from tenku.generate_cli import Progress, _check_output, _sampling_arguments, parse_size, preflight
+from tenku.generate_cli import Progress, _check_output, _sampling_arguments, load_pipeline, parse_size, preflight
 
 
 def add_mode_commands(commands: argparse._SubParsersAction) -> None:
@@ -65,14 +65,13 @@ def _run(args: argparse.Namespace, inputs: list[str], method: str, *positional, 
     """Check the output, the request and the inputs (before the model loads), run one pipeline
     mode, write the video."""
     from tenku.io import probe_video, write_video
-    from tenku.pipeline import Pipeline
 
     output = _check_output(Path(args.output), {".mp4"}, inputs)
     preflight(args, args.prompt, seconds=getattr(args, "seconds", None), sampler=args.sampler)
     for path in inputs:
         probe_video(path)  # a missing or unreadable input fails now, naming the file
     started = time.time()
-    pipeline = Pipeline.from_pretrained(args.model)
+    pipeline = load_pipeline(args)
     with Progress() as progress:
         frames = getattr(pipeline, method)(*positional, size=args.size, seed=args.seed, steps=args.steps,
                                            guidance=args.guidance, sampler=args.sampler, callback=progress, **options)

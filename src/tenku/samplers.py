@@ -20,6 +20,8 @@ class Denoiser(Protocol):
 
 
 Callback = Callable[[dict[str, Any]], None]
+Refine = Callable[[Tensor, Tensor], Tensor]
+"""`refine(x, t) -> x`: moves the state before a step's model call (attention-guided sampling)."""
 
 
 def _check_ts(ts: Tensor) -> None:
@@ -43,16 +45,20 @@ def sample_euler(
     *,
     extra_args: dict[str, Any] | None = None,
     callback: Callback | None = None,
+    refine: Refine | None = None,
 ) -> Tensor:
     """Euler's method: `x <- x + (t_next - t) v(x, t)` for each consecutive pair in `ts`.
 
-    First order, one model call per step. `callback` receives {i, x, t, v, x0} before each step.
+    First order, one model call per step. `callback` receives {i, x, t, v, x0} before each step;
+    `refine`, if given, may move x at the start of each step (before the callback sees it).
     """
     _check_ts(ts)
     extra_args = extra_args or {}
     batch = x.shape[0]
     for i in range(len(ts) - 1):
         t, t_next = ts[i], ts[i + 1]
+        if refine is not None:
+            x = refine(x, t.expand(batch))
         v = model(x, t.expand(batch), **extra_args)
         _report(callback, i, x, t, v)
         x = x + (t_next - t) * v
@@ -67,16 +73,20 @@ def sample_heun(
     *,
     extra_args: dict[str, Any] | None = None,
     callback: Callback | None = None,
+    refine: Refine | None = None,
 ) -> Tensor:
     """Heun's method (explicit trapezoid; Karras et al. 2022, alg. 1): an Euler predictor, then the
     average of the velocities at both ends. Second order, two model calls per step, except a step
     ending at t = 0, which is a plain Euler step: the velocity at t = 0 is only defined as a limit
-    (it is `(x - x_0) / t` for a point mass) and one call is saved."""
+    (it is `(x - x_0) / t` for a point mass) and one call is saved. `refine` as for `sample_euler`,
+    at the start of each step only."""
     _check_ts(ts)
     extra_args = extra_args or {}
     batch = x.shape[0]
     for i in range(len(ts) - 1):
         t, t_next = ts[i], ts[i + 1]
+        if refine is not None:
+            x = refine(x, t.expand(batch))
         v = model(x, t.expand(batch), **extra_args)
         _report(callback, i, x, t, v)
         x_euler = x + (t_next - t) * v
