@@ -34,6 +34,7 @@ A per-clip bar (PSNR, seam, loop, motion, centres) is met when every case meets 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import resource
@@ -364,6 +365,8 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    parser.add_argument("--binding-guidance", type=float, default=None,
+                        help="attention-guided sampling step (default: the model's; not passed to the 60 s runs)")
     parser.add_argument("--tuning", action="store_true",
                         help="use the tuning cases (test-split seeds 30,000+), not the reported ones (20,000+)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
@@ -383,12 +386,14 @@ def main() -> None:
         parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
     try:
         pipeline = load_pipeline(args.model, args.guidance)
+        if args.binding_guidance is not None:
+            pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance)
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
     report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning,
               "steps": args.steps or pipeline.config.steps, "guidance": pipeline.config.guidance,
-              "long_seconds": args.long_seconds}
+              "binding_guidance": pipeline.config.binding_guidance, "long_seconds": args.long_seconds}
     for mode, name, run in (("animate", "animate", lambda: bench_animate(pipeline, cases, args.steps)),
                             ("extend", "extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
                             ("backward", "extend --backward",
