@@ -34,7 +34,6 @@ A per-clip bar (PSNR, seam, loop, motion, centres) is met when every case meets 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import resource
@@ -226,13 +225,15 @@ def bench_edit(pipeline, cases, steps) -> dict:
     return {"max_centre_error_px": centre_error, "centres_within_4px": centres_ok, "colour_right": colour}
 
 
-def load_pipeline(model: str | None, guidance: float | None):
-    """The model's pipeline, with its default guidance replaced by `guidance` when given."""
+def load_pipeline(model: str | None, guidance: float | None, binding_guidance: float | None = None):
+    """The model's pipeline, with its default guidance (and attention-guided sampling step) replaced
+    by the ones given."""
     from tenku.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(model)
-    if guidance is not None:
-        pipeline.config = replace(pipeline.config, guidance=guidance)  # validated like pipeline.json
+    overrides = {name: value for name, value in (("guidance", guidance), ("binding_guidance", binding_guidance))
+                 if value is not None}
+    pipeline.config = replace(pipeline.config, **overrides)  # validated like pipeline.json
     return pipeline
 
 
@@ -385,9 +386,7 @@ def main() -> None:
     if args.cases < 1 or args.long_cases < 0:
         parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
     try:
-        pipeline = load_pipeline(args.model, args.guidance)
-        if args.binding_guidance is not None:
-            pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance)
+        pipeline = load_pipeline(args.model, args.guidance, args.binding_guidance)
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]

@@ -149,6 +149,12 @@ def world_vocabulary() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     return colour_words, attribute_vocabulary(TRAIN, HELD_OUT)
 
 
+def encoder_layout(text_encoder) -> dict[str, int]:
+    """`object_token_groups`' `prefix` and `max_pieces` for an encoder of `tenku.text`: the special
+    tokens before the first word piece, and the word pieces of one window."""
+    return {"prefix": len(text_encoder.prefix), "max_pieces": text_encoder.window - text_encoder.num_special}
+
+
 @lru_cache(maxsize=1)
 def training_vocabulary() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """The world's colour words by colour and attribute words of the training phrasings only: the

@@ -52,7 +52,7 @@ from tenku.conditioning import (
 from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
-from tenku.grounding import prompt_object_groups, separation_loss
+from tenku.grounding import encoder_layout, prompt_object_groups, separation_loss
 from tenku.patches import patch_grid
 from tenku.samplers import cfg_denoiser, sample_euler, sample_heun
 from tenku.vae import SPACE_COMPRESSION, TIME_COMPRESSION, VideoVAE
@@ -379,8 +379,7 @@ class Pipeline(RequestChecks):
         encoder = self.text_encoder
         if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
             return None
-        groups = prompt_object_groups(encoder.tokenizer, prompt, prefix=len(encoder.prefix),
-                                      max_pieces=encoder.window - encoder.num_special, length=text.shape[1])
+        groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1])
         if groups is None:
             return None
         groups = torch.from_numpy(groups)

@@ -26,7 +26,15 @@ from tenku.conditioning import latent_frames_for
 from tenku.data import to_tensor
 from tenku.dit import DiT, DiTConfig, deepen_state_dict, dit_small, repatch_state_dict
 from tenku.flow import FlowSchedule
-from tenku.grounding import binding_loss, grounding_loss, object_regions, object_token_groups, token_regions, world_vocabulary
+from tenku.grounding import (
+    binding_loss,
+    encoder_layout,
+    grounding_loss,
+    object_regions,
+    object_token_groups,
+    token_regions,
+    world_vocabulary,
+)
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 from tenku.world.scene import MAX_OBJECTS
 
@@ -262,8 +270,7 @@ def word_groups(text_encoder, texts: list[str], colours: list[list[str]], max_ob
     groups = np.zeros((len(texts), max_objects, length), dtype=bool)
     for i, (text, names) in enumerate(zip(texts, colours)):
         found = object_token_groups(text_encoder.tokenizer, text, names, colour_words, attributes,
-                                    prefix=len(text_encoder.prefix), max_pieces=text_encoder.window - text_encoder.num_special,
-                                    length=length)
+                                    **encoder_layout(text_encoder), length=length)
         if found is not None:
             groups[i, : found.shape[0]] = found
     return torch.from_numpy(groups)
