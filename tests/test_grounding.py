@@ -7,9 +7,12 @@ from tenku.grounding import (
     attribute_vocabulary,
     binding_loss,
     grounding_loss,
+    motion_loss,
     object_regions,
     object_token_groups,
+    prompt_colours,
     prompt_object_groups,
+    prompt_object_motions,
     separation_loss,
     token_regions,
     word_spans,
@@ -220,3 +223,40 @@ def test_separation_loss_rewards_objects_that_hold_places_of_their_own():
     assert separate == pytest.approx(0.0, abs=1e-5)
     assert even == pytest.approx(1.0, abs=1e-5)  # nobody owns a place (0.5) and every token is torn (0.5)
     assert only_first == pytest.approx(0.5, abs=1e-5)  # object 1 is missing from every frame
+
+
+def test_prompt_object_motions_read_each_objects_clause():
+    prompt = ("a white circle moving up, an orange circle moving right and a cyan square bouncing "
+              "on a dark gray background, camera panning left")
+    colours = prompt_colours(prompt)
+    assert colours == ["white", "orange", "cyan"]
+    assert prompt_object_motions(prompt, colours) == [(0.0, -1.0), (1.0, 0.0), None]  # bouncing: no one direction
+    prompt = "a red ball falls and bounces on the floor while the blue box rises and a green cube rests"
+    assert prompt_object_motions(prompt, prompt_colours(prompt)) == [(0.0, 1.0), (0.0, -1.0), (0.0, 0.0)]
+    # two directions in one object's clause (its own and the camera's): none is assumed
+    prompt = "a red ball moving left with the camera panning right and a green cube"
+    assert prompt_object_motions(prompt, prompt_colours(prompt)) == [None, None]
+    prompt = "a sapphire ball drifting rightward and a red cube"  # held-out words are not read
+    assert prompt_colours(prompt) == ["red"]
+
+
+def test_motion_loss_is_zero_for_the_asked_motion_and_grows_against_it():
+    groups = torch.zeros(2, 6, dtype=torch.bool)
+    groups[0, 1] = groups[1, 3] = True
+    grid = (5, 8, 8)
+    attention = torch.full((5, 8, 8, 6), 0.01)
+    for t in range(5):
+        attention[t, 4, t, 1] = 1.0  # object 0 moves right one token (1/8 frame) a latent frame
+        attention[t, 2, 5, 3] = 1.0  # object 1 stays put
+    maps = [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 6)]
+    assert motion_loss(maps, groups, grid, [(1.0, 0.0), (0.0, 0.0)]).item() == pytest.approx(0.0, abs=1e-6)
+    # asked left: 0.125 the wrong way, (0.05 + 0.125) / 0.05 = 3.5, averaged with the still object's 0
+    assert motion_loss(maps, groups, grid, [(-1.0, 0.0), (0.0, 0.0)]).item() == pytest.approx(1.75, abs=1e-4)
+    # asked down: nothing along, 0.125 across
+    assert motion_loss(maps, groups, grid, [(0.0, 1.0), None]).item() == pytest.approx(2.5, abs=1e-4)
+    assert motion_loss(maps, groups, grid, [None, None]).item() == 0.0
+    assert motion_loss(maps, groups, (1, 8, 40), [(1.0, 0.0), None]).item() == 0.0  # one latent frame: no motion
+    torch.manual_seed(0)
+    logits = torch.randn(1, 5 * 64, 6, requires_grad=True)
+    motion_loss([logits.softmax(-1)], groups, grid, [(1.0, 0.0), (0.0, -1.0)]).backward()
+    assert logits.grad.abs().sum() > 0  # it can steer a sample

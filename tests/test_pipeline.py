@@ -142,8 +142,8 @@ def test_known_frames_are_kept(pipeline):
 
 
 def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encoder):
-    def sample(prompt, strength, **kwargs):
-        config = PipelineConfig(steps=3, binding_guidance=strength)
+    def sample(prompt, strength, motion=0.0, **kwargs):
+        config = PipelineConfig(steps=3, binding_guidance=strength, binding_motion=motion)
         pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
         return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
 
@@ -156,10 +156,15 @@ def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encod
     guided = sample(two, 0.5, cond=cond, cond_mask=mask)
     torch.testing.assert_close(guided[:, :, 0], cond[:, :, 0])  # known frames stay as given
     assert not torch.allclose(guided, sample(two, 0.0, cond=cond, cond_mask=mask))
+    # the motion term changes what the guidance descends, for prompts that give their objects directions
+    assert not torch.allclose(sample(two, 0.5, motion=1.0), sample(two, 0.5))
+    bouncing = "a red square bouncing and a blue circle bouncing on a black background"
+    torch.testing.assert_close(sample(bouncing, 0.5, motion=1.0), sample(bouncing, 0.5))
 
 
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
-                                          ("binding_guidance_until", 1.5)])
+                                          ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
+                                          ("binding_motion", float("inf"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

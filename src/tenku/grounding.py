@@ -172,11 +172,59 @@ def prompt_object_groups(tokenizer, prompt: str, *, prefix: int, max_pieces: int
     order they first appear; their words are then found as in training (`object_token_groups`).
     None unless the prompt names two or more such colours and fits one encoder window."""
     colour_words, attributes = training_vocabulary()
-    firsts = sorted((spans[0][0], name) for name, words in colour_words.items() if (spans := word_spans(prompt, words)))
-    if len(firsts) < 2:
+    colours = prompt_colours(prompt)
+    if len(colours) < 2:
         return None
-    return object_token_groups(tokenizer, prompt, [name for _, name in firsts], colour_words, attributes,
+    return object_token_groups(tokenizer, prompt, colours, colour_words, attributes,
                                prefix=prefix, max_pieces=max_pieces, length=length)
+
+
+def prompt_colours(prompt: str) -> list[str]:
+    """The training colours a prompt names, in the order they first appear: its objects, as
+    attention-guided sampling reads them."""
+    colour_words, _ = training_vocabulary()
+    firsts = sorted((spans[0][0], name) for name, words in colour_words.items() if (spans := word_spans(prompt, words)))
+    return [name for _, name in firsts]
+
+
+MOTION_DIRECTIONS: dict[str, tuple[float, float] | None] = {
+    "left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0),
+    "falling": (0.0, 1.0), "still": (0.0, 0.0), "bouncing": None,
+}
+"""Each motion of the world as a direction on screen, (x, y) with y down; None: no one direction."""
+
+
+@lru_cache(maxsize=1)
+def _motion_phrases() -> tuple[tuple[str, str], ...]:
+    """(phrase, motion) for every motion phrase of the training phrasebook, longest first."""
+    from tenku.world.phrases import TRAIN
+
+    pairs = [(p, d) for d, options in TRAIN.directions.items() for p in options]
+    pairs += [(form, m) for table in (TRAIN.directed_verbs, TRAIN.motion_verbs) for m, options in table.items()
+              for pair in options for form in pair]
+    pairs += [(p, m) for m, options in TRAIN.motion_adjectives.items() for p in options]
+    return tuple(sorted(set(pairs), key=lambda pair: len(pair[0]), reverse=True))
+
+
+def prompt_object_motions(prompt: str, colours: list[str]) -> list[tuple[float, float] | None]:
+    """The screen direction of each object of `colours` (`MOTION_DIRECTIONS`) that the prompt's
+    training phrasings give it, read from the clauses that name its colour and no other's ("a
+    yellow square falling" -> down, "the red one rests" -> still); None where none is given, where
+    the motion has no one direction (bouncing), or where the clauses disagree."""
+    colour_words, _ = training_vocabulary()
+    named = [word_spans(prompt, colour_words[colour]) for colour in colours]
+    found: list[set[str]] = [set() for _ in colours]
+    for begin, end in clause_spans(prompt):
+        owners = [o for o, spans in enumerate(named) if any(begin <= a < end for a, _ in spans)]
+        if len(owners) != 1:
+            continue
+        clause, taken = prompt[begin:end], []
+        for phrase, motion in _motion_phrases():
+            for a, b in word_spans(clause, (phrase,)):
+                if not any(a < y and x < b for x, y in taken):
+                    taken.append((a, b))
+                    found[owners[0]].add(motion)
+    return [MOTION_DIRECTIONS[next(iter(m))] if len(m) == 1 else None for m in found]
 
 
 def grounding_loss(maps: list[Tensor], regions: Tensor, groups: Tensor) -> Tensor:
@@ -235,6 +283,14 @@ def token_regions(regions: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
     return cells.amax(dim=(3, 5, 7)).reshape(b, o, -1).bool()
 
 
+def _object_shares(maps: list[Tensor], groups: Tensor) -> tuple[Tensor, Tensor]:
+    """`(N, O)` each video token's attention to each object's words (one sample's maps, blocks
+    averaged) and how that attention divides among the objects."""
+    attention = mean_attention(maps)[0]  # (N, L)
+    per_object = attention @ groups.to(attention.dtype).T  # (N, O)
+    return per_object, per_object / per_object.sum(-1, keepdim=True).clamp_min(1e-8)
+
+
 def separation_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) -> Tensor:
     """What attention-guided sampling (`Pipeline`, `binding_guidance`) descends: the objects of a
     prompt should each hold a place of their own in every latent frame.
@@ -252,9 +308,7 @@ def separation_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, in
     attention on true layouts did not change how samples bind. On the 54 tuning prompts with two or
     three objects (`benchmarks/guidance_sweep.py --num 96 --min-objects 2`), steps of 0.05 down to
     t = 0.8 raised the mean of the five bars from 43.0% to 63.7% (session 17; the tenku-v0 card)."""
-    attention = mean_attention(maps)[0]  # (N, L)
-    per_object = attention @ groups.to(attention.dtype).T  # (N, O)
-    share = per_object / per_object.sum(-1, keepdim=True).clamp_min(1e-8)  # (N, O)
+    per_object, share = _object_shares(maps, groups)
     t, h, w = grid
     frames = share.reshape(t, h, w, -1).permute(0, 3, 1, 2)  # (T, O, H, W)
     smooth = F.avg_pool2d(frames, 3, stride=1, padding=1, count_include_pad=False)  # (T, O, H, W)
@@ -262,3 +316,49 @@ def separation_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, in
     mass = per_object.sum(-1)  # (N,)
     commit = (mass * (1 - share.amax(-1))).sum() / mass.sum().clamp_min(1e-8)
     return excite + commit
+
+
+MOTION_MARGIN = 0.05
+"""Frame widths (or heights) per latent frame that `motion_loss` asks an object's attention to
+move: half the world's slowest linear speed (0.18 frame/s, 0.09 per latent frame at 8 fps)."""
+
+
+def motion_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
+                directions: list[tuple[float, float] | None], margin: float = MOTION_MARGIN) -> Tensor:
+    """The motion term of attention-guided sampling: each object's place, as its words' attention
+    marks it, should move the way the prompt says.
+
+    Arguments as for `separation_loss`, plus each object's screen direction
+    (`prompt_object_motions`). An object's place in a latent frame is the centre of its tokens
+    weighted by attention to its words times its share of them, less that weight's mean over the
+    frame (so the many tokens that read every object a little do not pull it to the middle); its velocity is the least-squares
+    slope of that centre over the latent frames, in frame units per latent frame. A mover is asked
+    for at least `margin` along its direction and at most `margin` across it, a still object for
+    at most half of it, each as a hinge in units of `margin`; objects without a direction add
+    nothing. After trajectory control through cross-attention maps (TrailBlazer, Ma et al. 2023),
+    here as a loss on the sample rather than an edit of the maps. 0 for fewer than two latent
+    frames or no directed object."""
+    per_object, share = _object_shares(maps, groups)
+    t, h, w = grid
+    if t < 2 or all(d is None for d in directions):
+        return per_object.sum() * 0.0
+    weight = (per_object * share).reshape(t, h * w, -1)  # (T, hw, O)
+    weight = F.relu(weight - weight.mean(1, keepdim=True))  # the tokens that read it more than most
+    weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+    ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
+    places = torch.stack([xs.flatten(), ys.flatten()], -1).to(weight.dtype)  # (hw, 2) as (x, y)
+    centres = torch.einsum("tno,nc->toc", weight, places)  # (T, O, 2)
+    time = torch.arange(t, dtype=weight.dtype) - (t - 1) / 2
+    velocity = torch.einsum("t,toc->oc", time, centres) / time.pow(2).sum()  # (O, 2)
+    terms = []
+    for o, direction in enumerate(directions):
+        if direction is None:
+            continue
+        d = torch.tensor(direction, dtype=weight.dtype)
+        if not d.any():
+            terms.append(F.relu(velocity[o].pow(2).sum().add(1e-12).sqrt() - margin / 2) / margin)
+            continue
+        along = velocity[o] @ d
+        across = velocity[o] @ torch.stack([-d[1], d[0]])
+        terms.append((F.relu(margin - along) + F.relu(across.abs() - margin)) / margin)
+    return torch.stack(terms).mean()

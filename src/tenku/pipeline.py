@@ -52,7 +52,8 @@ from tenku.conditioning import (
 from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
-from tenku.grounding import encoder_layout, prompt_object_groups, separation_loss
+from tenku.grounding import (encoder_layout, motion_loss, prompt_colours, prompt_object_groups, prompt_object_motions,
+                             separation_loss)
 from tenku.patches import patch_grid
 from tenku.samplers import cfg_denoiser, sample_euler, sample_heun
 from tenku.vae import SPACE_COMPRESSION, TIME_COMPRESSION, VideoVAE
@@ -93,6 +94,10 @@ class PipelineConfig:
     against the gradient of `grounding.separation_loss`, by this times t in units of the gradient's
     RMS, before the model is called. One extra forward and backward pass per such step. 0: off."""
     binding_guidance_until: float = 0.6
+    binding_motion: float = 0.0
+    """Weight of `grounding.motion_loss` (each object's attention moving the way the prompt says,
+    `grounding.prompt_object_motions`) added to the separation loss that attention-guided sampling
+    descends; it acts only where `binding_guidance` does. 0: separation only."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -118,6 +123,8 @@ class PipelineConfig:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
         if not _is_finite(self.binding_guidance_until) or not 0 <= self.binding_guidance_until <= 1:
             raise ValueError(f"binding_guidance_until must lie in [0, 1], got {self.binding_guidance_until!r}")
+        if not _is_finite(self.binding_motion) or self.binding_motion < 0:
+            raise ValueError(f"binding_motion must be a finite number >= 0, got {self.binding_motion!r}")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
@@ -384,6 +391,8 @@ class Pipeline(RequestChecks):
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
+        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if c.binding_motion > 0 else []
+        moving = any(d is not None for d in directions)
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
             if float(time[0]) < c.binding_guidance_until:
@@ -393,7 +402,10 @@ class Pipeline(RequestChecks):
                 self.dit.record_cross_attention(True)
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
-                    loss = separation_loss(self.dit.cross_attention_maps(), groups, grid)
+                    maps = self.dit.cross_attention_maps()
+                    loss = separation_loss(maps, groups, grid)
+                    if moving:
+                        loss = loss + c.binding_motion * motion_loss(maps, groups, grid, directions)
                 finally:
                     self.dit.record_cross_attention(False)
                 (grad,) = torch.autograd.grad(loss, x_in)
