@@ -225,14 +225,13 @@ def bench_edit(pipeline, cases, steps) -> dict:
     return {"max_centre_error_px": centre_error, "centres_within_4px": centres_ok, "colour_right": colour}
 
 
-def load_pipeline(model: str | None, guidance: float | None, binding_guidance: float | None = None):
-    """The model's pipeline, with its default guidance (and attention-guided sampling step) replaced
-    by the ones given."""
+def load_pipeline(model: str | None, guidance: float | None, **settings: float | None):
+    """The model's pipeline, with its default guidance (and the `PipelineConfig` settings named,
+    such as `binding_guidance`) replaced by the ones given; None keeps the model's."""
     from tenku.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(model)
-    overrides = {name: value for name, value in (("guidance", guidance), ("binding_guidance", binding_guidance))
-                 if value is not None}
+    overrides = {name: value for name, value in {"guidance": guidance, **settings}.items() if value is not None}
     pipeline.config = replace(pipeline.config, **overrides)  # validated like pipeline.json
     return pipeline
 
@@ -368,6 +367,8 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     parser.add_argument("--binding-guidance", type=float, default=None,
                         help="attention-guided sampling step (default: the model's; not passed to the 60 s runs)")
+    parser.add_argument("--binding-motion", type=float, default=None,
+                        help="weight of its motion term (default: the model's; not passed to the 60 s runs)")
     parser.add_argument("--tuning", action="store_true",
                         help="use the tuning cases (test-split seeds 30,000+), not the reported ones (20,000+)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
@@ -386,13 +387,15 @@ def main() -> None:
     if args.cases < 1 or args.long_cases < 0:
         parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
     try:
-        pipeline = load_pipeline(args.model, args.guidance, args.binding_guidance)
+        pipeline = load_pipeline(args.model, args.guidance, binding_guidance=args.binding_guidance,
+                                 binding_motion=args.binding_motion)
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
     report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning,
               "steps": args.steps or pipeline.config.steps, "guidance": pipeline.config.guidance,
-              "binding_guidance": pipeline.config.binding_guidance, "long_seconds": args.long_seconds}
+              "binding_guidance": pipeline.config.binding_guidance, "binding_motion": pipeline.config.binding_motion,
+              "long_seconds": args.long_seconds}
     for mode, name, run in (("animate", "animate", lambda: bench_animate(pipeline, cases, args.steps)),
                             ("extend", "extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
                             ("backward", "extend --backward",

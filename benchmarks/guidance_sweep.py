@@ -61,7 +61,7 @@ def main() -> None:
     print(f"{len(prompts)} prompts")
     print(f"| guidance | steps | sampler | base shift | binding guidance | until | motion term | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + 9) + "|")
-    settings = [(g, n, s, m, b, u) for m in args.sampler for s in args.base_shift for n in args.steps for g in args.guidance
+    settings = [(g, n, s, m, b, u, bm) for m in args.sampler for s in args.base_shift for n in args.steps for g in args.guidance
                 for b in args.binding_guidance for u in args.binding_until for bm in args.binding_motion]
     for guidance, steps, shift, sampler, binding, until, motion in settings:
         flow = dataclasses.replace(base.flow, base_shift=shift or base.flow.base_shift)

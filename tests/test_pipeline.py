@@ -158,6 +158,8 @@ def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encod
     assert not torch.allclose(guided, sample(two, 0.0, cond=cond, cond_mask=mask))
     # the motion term changes what the guidance descends, for prompts that give their objects directions
     assert not torch.allclose(sample(two, 0.5, motion=1.0), sample(two, 0.5))
+    # a loop's way back runs against the prompt's motion: follow_motion=False leaves the term out
+    torch.testing.assert_close(sample(two, 0.5, motion=1.0, follow_motion=False), sample(two, 0.5))
     bouncing = "a red square bouncing and a blue circle bouncing on a black background"
     torch.testing.assert_close(sample(bouncing, 0.5, motion=1.0), sample(bouncing, 0.5))
 

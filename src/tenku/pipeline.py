@@ -334,9 +334,12 @@ class Pipeline(RequestChecks):
         noise: torch.Tensor | None = None,
         t_start: float = 1.0,
         callback: Callable[[dict], None] | None = None,
+        follow_motion: bool = True,
     ) -> torch.Tensor:
         """Denoise one latent (1, C, t, h, w) under `prompt`. `cond`/`cond_mask` give known latent
         frames; `noise` with `t_start` < 1 is a partly noised latent x_{t_start} to start from (SDEdit).
+        `follow_motion` False leaves out attention-guided sampling's motion term
+        (`PipelineConfig.binding_motion`), for clips whose motion is not the prompt's (a loop's way back).
 
         Known frames are held on their exact flow path x_t = (1 - t) cond + t eps (their velocity is
         eps - cond), as in training, where they are noised with the rest and left out of the loss;
@@ -374,12 +377,13 @@ class Pipeline(RequestChecks):
                 return guided(x, time)
             return known * (eps - cond) + (1 - known) * guided(hold(x, time), time)
 
-        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known)
+        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion)
         x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
-                         latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor) -> Callable | None:
+                         latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
+                         follow_motion: bool = True) -> Callable | None:
         """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`), or None
         where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects."""
         c = self.config
@@ -391,7 +395,7 @@ class Pipeline(RequestChecks):
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
-        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if c.binding_motion > 0 else []
+        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if c.binding_motion > 0 and follow_motion else []
         moving = any(d is not None for d in directions)
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
@@ -638,16 +642,17 @@ class Pipeline(RequestChecks):
         latents = self._sample_window(prompt, clip_window, size, {}, seed, sampling, progress)
         clip = self.decode(latents, clip_window.keep[1])
         between = self._transition(prompt, transition, clip[-1:], clip[:TIME_COMPRESSION], size,
-                                   _window_seed(seed, 1), sampling, progress)
+                                   _window_seed(seed, 1), sampling, progress, follow_motion=False)
         return np.concatenate([clip, between])
 
     def _transition(self, prompt: str, window: Window, last: np.ndarray, first: np.ndarray, size: tuple[int, int],
-                    seed: int, sampling: dict, progress) -> np.ndarray:
+                    seed: int, sampling: dict, progress, follow_motion: bool = True) -> np.ndarray:
         """The 4m generated frames of a transition window (`plan_connect`) from `last` (1, H, W, 3) to
         `first` (4, H, W, 3): `last` is latent 0 and `first` the last latent, as a group; the decoding
         error at both ends is carried into the frames next to them, so they meet the given pixels."""
         known = {0: self.encode(last), window.num_latents - 1: self.encode_groups(first)}
-        latents = self._sample_window(prompt, window, size, known, seed, sampling, progress)
+        latents = self._sample_window(prompt, window, size, known, seed, sampling, progress,
+                                      follow_motion=follow_motion)
         frames = self.decode(latents, window.keep[1])  # last ... first[0]
         between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0])
         return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True)
