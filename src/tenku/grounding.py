@@ -331,11 +331,12 @@ def motion_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
     Arguments as for `separation_loss`, plus each object's screen direction
     (`prompt_object_motions`). An object's place in a latent frame is the centre of its tokens
     weighted by attention to its words times its share of them, less that weight's mean over the
-    frame (so the many tokens that read every object a little do not pull it to the middle); its velocity is the least-squares
-    slope of that centre over the latent frames, in frame units per latent frame. A mover is asked
-    for at least `margin` along its direction and at most `margin` across it, a still object for
-    at most half of it, each as a hinge in units of `margin`; objects without a direction add
-    nothing. After trajectory control through cross-attention maps (TrailBlazer, Ma et al. 2023),
+    frame (so the many tokens that read every object a little do not pull it to the middle). Its
+    velocity is the least-squares slope of that centre over the latent frames, in frame units per
+    latent frame (taken as evenly spaced, though latent 0 holds one frame and the others four). A
+    mover is asked for at least `margin` along its direction and at most `margin` across it, a
+    still object for at most half of it, each as a hinge in units of `margin`; objects without a
+    direction add nothing. After trajectory control through cross-attention maps (TrailBlazer, Ma et al. 2023),
     here as a loss on the sample rather than an edit of the maps. 0 for fewer than two latent
     frames or no directed object."""
     per_object, share = _object_shares(maps, groups)

@@ -395,7 +395,8 @@ class Pipeline(RequestChecks):
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
-        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if c.binding_motion > 0 and follow_motion else []
+        use_motion = c.binding_motion > 0 and follow_motion
+        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if use_motion else []
         moving = any(d is not None for d in directions)
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
