@@ -115,13 +115,23 @@ def object_token_groups(tokenizer, text: str, colours: list[str], colour_words: 
     for o, spans in enumerate(named):
         for a, b in spans:
             mark(o, a, b)
+    for (begin, end), owner in owned_clauses(text, named):
+        for a, b in attributes:
+            if begin <= a < end:
+                mark(owner, a, b)
+    return groups
+
+
+def owned_clauses(text: str, named: list[list[tuple[int, int]]]) -> list[tuple[tuple[int, int], int]]:
+    """The clauses of `text` (`clause_spans`) that name exactly one object, each with that object's
+    index; `named` holds each object's colour-word spans. A clause's shape, size and motion words
+    belong to the one object it names."""
+    owned = []
     for begin, end in clause_spans(text):
         owners = [o for o, spans in enumerate(named) if any(begin <= a < end for a, _ in spans)]
         if len(owners) == 1:
-            for a, b in attributes:
-                if begin <= a < end:
-                    mark(owners[0], a, b)
-    return groups
+            owned.append(((begin, end), owners[0]))
+    return owned
 
 
 def attribute_vocabulary(*books) -> tuple[str, ...]:
@@ -214,16 +224,13 @@ def prompt_object_motions(prompt: str, colours: list[str]) -> list[tuple[float, 
     colour_words, _ = training_vocabulary()
     named = [word_spans(prompt, colour_words[colour]) for colour in colours]
     found: list[set[str]] = [set() for _ in colours]
-    for begin, end in clause_spans(prompt):
-        owners = [o for o, spans in enumerate(named) if any(begin <= a < end for a, _ in spans)]
-        if len(owners) != 1:
-            continue
+    for (begin, end), owner in owned_clauses(prompt, named):
         clause, taken = prompt[begin:end], []
         for phrase, motion in _motion_phrases():
             for a, b in word_spans(clause, (phrase,)):
                 if not any(a < y and x < b for x, y in taken):
                     taken.append((a, b))
-                    found[owners[0]].add(motion)
+                    found[owner].add(motion)
     return [MOTION_DIRECTIONS[next(iter(m))] if len(m) == 1 else None for m in found]
 
 
