@@ -315,7 +315,11 @@ def separation_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, in
     attention on true layouts did not change how samples bind. On the 54 tuning prompts with two or
     three objects (`benchmarks/guidance_sweep.py --num 96 --min-objects 2`), steps of 0.05 down to
     t = 0.8 raised the mean of the five bars from 43.0% to 63.7% (session 17; the tenku-v0 card)."""
-    per_object, share = _object_shares(maps, groups)
+    return _separation(*_object_shares(maps, groups), grid)
+
+
+def _separation(per_object: Tensor, share: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """`separation_loss` from `_object_shares`."""
     t, h, w = grid
     frames = share.reshape(t, h, w, -1).permute(0, 3, 1, 2)  # (T, O, H, W)
     smooth = F.avg_pool2d(frames, 3, stride=1, padding=1, count_include_pad=False)  # (T, O, H, W)
@@ -343,10 +347,15 @@ def motion_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
     latent frame (taken as evenly spaced, though latent 0 holds one frame and the others four). A
     mover is asked for at least `margin` along its direction and at most `margin` across it, a
     still object for at most half of it, each as a hinge in units of `margin`; objects without a
-    direction add nothing. After trajectory control through cross-attention maps (TrailBlazer, Ma et al. 2023),
-    here as a loss on the sample rather than an edit of the maps. 0 for fewer than two latent
-    frames or no directed object."""
-    per_object, share = _object_shares(maps, groups)
+    direction add nothing. After trajectory control through cross-attention maps (TrailBlazer, Ma
+    et al. 2023), here as a loss on the sample rather than an edit of the maps. 0 for fewer than
+    two latent frames or no directed object."""
+    return _motion(*_object_shares(maps, groups), grid, directions, margin)
+
+
+def _motion(per_object: Tensor, share: Tensor, grid: tuple[int, int, int],
+            directions: list[tuple[float, float] | None], margin: float = MOTION_MARGIN) -> Tensor:
+    """`motion_loss` from `_object_shares`."""
     t, h, w = grid
     if t < 2 or all(d is None for d in directions):
         return per_object.sum() * 0.0
@@ -370,3 +379,15 @@ def motion_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
         across = velocity[o] @ torch.stack([-d[1], d[0]])
         terms.append((F.relu(margin - along) + F.relu(across.abs() - margin)) / margin)
     return torch.stack(terms).mean()
+
+
+def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
+                  directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0) -> Tensor:
+    """What attention-guided sampling descends: `separation_loss` plus `motion_weight` times
+    `motion_loss` (left out when the weight is 0 or no object has a direction), from one reading of
+    the maps."""
+    per_object, share = _object_shares(maps, groups)
+    loss = _separation(per_object, share, grid)
+    if motion_weight > 0 and any(d is not None for d in directions):
+        loss = loss + motion_weight * _motion(per_object, share, grid, directions)
+    return loss

@@ -52,8 +52,7 @@ from tenku.conditioning import (
 from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
-from tenku.grounding import (encoder_layout, motion_loss, prompt_colours, prompt_object_groups, prompt_object_motions,
-                             separation_loss)
+from tenku.grounding import encoder_layout, guidance_loss, prompt_colours, prompt_object_groups, prompt_object_motions
 from tenku.patches import patch_grid
 from tenku.samplers import cfg_denoiser, sample_euler, sample_heun
 from tenku.vae import SPACE_COMPRESSION, TIME_COMPRESSION, VideoVAE
@@ -395,9 +394,8 @@ class Pipeline(RequestChecks):
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
-        use_motion = c.binding_motion > 0 and follow_motion
-        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if use_motion else []
-        moving = any(d is not None for d in directions)
+        motion_weight = c.binding_motion if follow_motion else 0.0
+        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
             if float(time[0]) < c.binding_guidance_until:
@@ -407,10 +405,7 @@ class Pipeline(RequestChecks):
                 self.dit.record_cross_attention(True)
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
-                    maps = self.dit.cross_attention_maps()
-                    loss = separation_loss(maps, groups, grid)
-                    if moving:
-                        loss = loss + c.binding_motion * motion_loss(maps, groups, grid, directions)
+                    loss = guidance_loss(self.dit.cross_attention_maps(), groups, grid, directions, motion_weight)
                 finally:
                     self.dit.record_cross_attention(False)
                 (grad,) = torch.autograd.grad(loss, x_in)
