@@ -20,19 +20,36 @@ import numpy as np
 import torch
 
 
+def group_steps(frames: np.ndarray) -> tuple[float, float]:
+    """Mean frame-to-frame difference (levels of 255) of a 1 + 4k frame clip across the boundaries of
+    its latent groups (frame 0 | 1-4 | 5-8 | ...) and inside them. A decoder that lags inside a group
+    and catches up at the next shows as a jump every four frames: boundary steps above inner ones."""
+    from tenku.vae import TIME_COMPRESSION
+
+    diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))  # diffs[k]: frame k -> k+1
+    boundary = np.arange(len(diffs)) % TIME_COMPRESSION == 0
+    return float(diffs[boundary].mean()), float(diffs[~boundary].mean())
+
+
 def world_quality(vae, num: int) -> dict:
     from tenku.similarity import psnr_uint8, ssim_uint8
     from tenku.vae import reconstruct_frames
     from tenku.world import render, sample_scene
 
-    psnrs, ssims = [], []
+    psnrs, ssims, steps_in, steps_out = [], [], [], []
     for i in range(num):
         size = [(64, 64), (112, 64), (64, 112), (128, 128)][i % 4]
         frames = render(sample_scene(10_000 + i, seconds=2.0, split="test"), *size, 17, 8.0).frames
         out = reconstruct_frames(vae, frames)
         psnrs.append(psnr_uint8(frames, out))
         ssims.append(ssim_uint8(frames, out))
-    return {"psnr": float(np.mean(psnrs)), "psnr_min": float(np.min(psnrs)), "ssim": float(np.mean(ssims)), "clips": num}
+        steps_in.append(group_steps(frames))
+        steps_out.append(group_steps(out))
+    (in_boundary, in_inner), (out_boundary, out_inner) = np.mean(steps_in, axis=0), np.mean(steps_out, axis=0)
+    return {"psnr": float(np.mean(psnrs)), "psnr_min": float(np.min(psnrs)), "ssim": float(np.mean(ssims)), "clips": num,
+            "group_steps": {"input": {"boundary": float(in_boundary), "inner": float(in_inner)},
+                            "reconstruction": {"boundary": float(out_boundary), "inner": float(out_inner)},
+                            "jump_ratio": float((out_boundary / out_inner) / (in_boundary / in_inner))}}
 
 
 def carphone_quality(vae) -> dict:
@@ -167,6 +184,10 @@ def main() -> None:
     print("\n| measure | value |\n| --- | --- |")
     print(f"| held-out world renders ({args.num_world} clips, 17 frames, 64x64/112x64/64x112/128x128) | "
           f"PSNR {report['world']['psnr']:.2f} dB (min {report['world']['psnr_min']:.2f}), SSIM {report['world']['ssim']:.4f} |")
+    g = report["world"]["group_steps"]
+    print(f"| held-out world renders: frame step across / inside latent groups, input -> reconstruction | "
+          f"{g['input']['boundary']:.2f} / {g['input']['inner']:.2f} -> {g['reconstruction']['boundary']:.2f} / "
+          f"{g['reconstruction']['inner']:.2f} levels (jump ratio {g['jump_ratio']:.2f}; 1: none added) |")
     print(f"| carphone_pristine.mp4 (all {report['carphone_pristine']['frames']} frames, 176x144) | "
           f"PSNR {report['carphone_pristine']['psnr']:.2f} dB, SSIM {report['carphone_pristine']['ssim']:.4f} |")
     print(f"| astronaut, 128x128 still | PSNR {report['astronaut_128']['psnr']:.2f} dB, SSIM {report['astronaut_128']['ssim']:.4f} |")

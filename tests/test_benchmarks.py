@@ -54,3 +54,15 @@ def test_motion_binding_counts_right_and_shuffled_motions_only_where_it_can_tell
         {"prompt": "older report without motions"},
     ]
     assert bench.motion_binding(rows) == {"right": 1, "shuffled": 2}
+
+
+def test_group_steps_finds_a_jump_every_four_frames():
+    import numpy as np
+
+    vae_bench = _load("vae_benchmark")
+    steady = np.stack([np.full((4, 4, 3), 10 * k, np.uint8) for k in range(9)])  # +10 levels a frame
+    assert vae_bench.group_steps(steady) == pytest.approx((10.0, 10.0))
+    # held within each group of four, then a jump to the next group: frames 0 | 1-4 | 5-8
+    lagging = np.stack([np.full((4, 4, 3), v, np.uint8) for v in [0, 10, 10, 10, 10, 50, 50, 50, 50]])
+    boundary, inner = vae_bench.group_steps(lagging)
+    assert boundary == pytest.approx(25.0) and inner == 0.0  # steps 0->1 (10) and 4->5 (40)

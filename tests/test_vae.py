@@ -363,3 +363,23 @@ def test_motion_weight_puts_errors_on_moving_pixels_first():
     assert vae_loss(plain, x, on_object, mean, logvar)[1]["l1"] == pytest.approx(vae_loss(plain, x, off_object, mean, logvar)[1]["l1"])
     assert vae_loss(weighted, x, on_object, mean, logvar)[1]["l1"] > 2 * vae_loss(weighted, x, off_object, mean, logvar)[1]["l1"]
 
+
+
+def test_temporal_weight_charges_a_jump_between_frames_not_a_steady_offset():
+    from tenku.train_vae import temporal_error, vae_loss
+
+    x = torch.linspace(-1, 1, 5).reshape(1, 1, 5, 1, 1).expand(1, 3, 5, 8, 8).contiguous()  # brightens steadily
+    steady = x + 0.2  # off by the same amount in every frame: it changes as the input does
+    lagging = x.clone()
+    lagging[:, :, 1:4] = x[:, :, 1:2]  # holds frame 1 for a group, then jumps to frame 4
+    assert temporal_error(x, steady).item() == pytest.approx(0.0, abs=1e-6)
+    assert temporal_error(x, lagging).item() > 0.1
+    assert temporal_error(x[:, :, :1], steady[:, :, :1]).item() == 0.0  # an image has no frame steps
+    mean = logvar = torch.zeros(1, 4, 2, 1, 1)
+    plain = VAETrainConfig(steps=1, ssim_weight=0.0)
+    weighted = VAETrainConfig(steps=1, ssim_weight=0.0, temporal_weight=1.0)
+    assert "temporal" not in vae_loss(plain, x, lagging, mean, logvar)[1]
+    gap = vae_loss(weighted, x, lagging, mean, logvar)[0] - vae_loss(plain, x, lagging, mean, logvar)[0]
+    assert gap.item() == pytest.approx(temporal_error(x, lagging).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="temporal_weight"):
+        VAETrainConfig(steps=1, temporal_weight=-1.0)
