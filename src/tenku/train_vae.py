@@ -42,9 +42,10 @@ class VAETrainConfig:
     temporal_weight: float = 0.0
     """Weight of an L1 term on frame-to-frame differences (`temporal_error`): the output should change
     from one frame to the next as the input does. Per-frame L1 lets a decoder lag inside a group of
-    four frames and catch up at the next group, a jump every four frames (tenku-vae v5 on held-out
-    world clips: 6.8 levels across group boundaries, 5.8 within groups, where the input has 6.4 and
-    6.6); this term charges such a jump where it happens. A one-frame video adds nothing."""
+    four frames and catch up at the next group, a jump every four frames (tenku-vae v5 on 32 held-out
+    world clips, `benchmarks/vae_benchmark.py`: mean steps of 5.7 levels across group boundaries and
+    4.8 inside groups, where the input has 4.8 and 5.1); this term charges such a jump where it
+    happens. A one-frame video adds nothing."""
     grad_clip: float = 1.0
     bf16: bool = True
     """bf16 autocast (about 2x faster on CPUs with AVX-512 BF16); the loss is computed in fp32."""
