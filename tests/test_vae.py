@@ -230,10 +230,16 @@ def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["reach-back", "group-frames"])
+@pytest.fixture(scope="module", params=[(False, False), (True, False), (True, True)],
+                ids=["reach-back", "group-frames", "wide-unfold"])
 def frame_vae(request):
     torch.manual_seed(1)
-    return VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True, group_frames=request.param)).eval()
+    group_frames, wide_unfold = request.param
+    model = VideoVAE(dataclasses.replace(vae_tiny(), frame_decoder=True, group_frames=group_frames, wide_unfold=wide_unfold))
+    if wide_unfold:  # trained-looking: a zero branch would pass the chunk and causality tests trivially
+        with torch.no_grad():
+            model.decoder.wide_unfold.proj.conv.weight.normal_(0, 0.3)
+    return model.eval()
 
 
 def test_group_conv_never_looks_across_a_group():
@@ -332,6 +338,38 @@ def test_deepened_vae_starts_where_its_source_ended(tmp_path):
     moved = init_from_trained(config).encoder.layers
     torch.testing.assert_close(moved[0].conv1.conv.weight, other.encoder.layers[0].conv1.conv.weight, atol=0, rtol=0)
     assert not moved[1].conv2.conv.weight.any() and not moved[2].conv2.conv.weight.any()
+
+
+def test_wide_unfold_starts_where_its_source_ended_and_then_learns(tmp_path):
+    from tenku.train_vae import init_from_trained
+
+    torch.manual_seed(4)
+    design = dataclasses.replace(vae_tiny(), frame_decoder=True, group_frames=True)
+    base = VideoVAE(design).eval()
+    for p in base.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    base.save_pretrained(tmp_path / "base", dtype=torch.float32)
+    config = _tiny_train_config(tmp_path / "wide", 2)
+    config.init_from, config.train_encoder = str(tmp_path / "base"), False
+    config.model = dataclasses.replace(design, wide_unfold=True)
+    wide = init_from_trained(config)
+    x = video(9)
+    with torch.no_grad():
+        z = base.encode(x)
+        torch.testing.assert_close(wide.eval().decode(z), base.decode(z), atol=1e-6, rtol=0)
+    # the zero branch still gets a gradient, so training moves it
+    recon, _, _ = wide.train()(x)
+    (recon - x).abs().mean().backward()
+    assert wide.decoder.wide_unfold.proj.conv.weight.grad.abs().sum() > 0
+    # the branch changes every frame of a group differently: it is a per-frame read
+    with torch.no_grad():
+        wide.decoder.wide_unfold.proj.conv.weight.normal_(0, 0.3)
+        groups = torch.randn(1, 8, 2, 4, 4)
+        frames = wide.decoder.wide_unfold(groups)
+    assert frames.shape == (1, 8, 8, 8, 8)
+    assert (frames[:, :, 4] - frames[:, :, 5]).abs().max() > 0
+    with pytest.raises(ValueError, match="wide_unfold needs frame_decoder"):
+        VAEConfig(wide_unfold=True)
 
 
 def test_motion_mask_marks_where_an_object_leaves_and_enters():
