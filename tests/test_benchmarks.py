@@ -2,6 +2,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 
 def _load(name):
@@ -66,3 +67,24 @@ def test_group_steps_finds_a_jump_every_four_frames():
     lagging = np.stack([np.full((4, 4, 3), v, np.uint8) for v in [0, 10, 10, 10, 10, 50, 50, 50, 50]])
     boundary, inner = vae_bench.group_steps(lagging)
     assert boundary == pytest.approx(25.0) and inner == 0.0  # steps 0->1 (10) and 4->5 (40)
+
+
+class _PassThrough:
+    """A stand-in VAE for `vae_ceiling`: the 'latent' is the video itself, decoded unchanged or black."""
+
+    def __init__(self, black: bool = False):
+        self.black = black
+
+    def encode(self, video, chunk_frames=None):
+        return video
+
+    def decode(self, z, chunk_latents=None):
+        return -torch.ones_like(z) if self.black else z
+
+
+def test_vae_ceiling_passes_true_renders_and_fails_a_decoder_that_loses_them():
+    bench = _load("dit_benchmark")
+    perfect = bench.vae_ceiling(_PassThrough(), 3, (64, 64), 1.0, start=10_000)
+    assert all(perfect["rates"][a] == 1.0 for a in bench.BARS)
+    black = bench.vae_ceiling(_PassThrough(black=True), 3, (64, 64), 1.0, start=10_000)
+    assert black["rates"]["color"] == 0.0
