@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import time
-
 from pathlib import Path
 
 import numpy as np
