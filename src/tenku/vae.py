@@ -222,11 +222,11 @@ class TimeUnfold(nn.Module):
     """(B, C, t, H, W) -> (B, C_out, 4t, H, W): a 1x1 mix to 4 x C_out channels, read as four frames;
     with shortcuts, plus the fixed channel-to-time map of the input."""
 
-    def __init__(self, in_channels: int, out_channels: int, shortcut: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, shortcut: bool = True, kernel: int = 1):
         super().__init__()
         # a CausalConv3d so that it runs as conv2d (see CausalConv3d: oneDNN's bf16 conv3d with a
         # one-frame kernel gives NaN weight gradients on one thread, reproduced for this 1x1x1 layer)
-        self.proj = CausalConv3d(in_channels, out_channels * TIME_COMPRESSION, (1, 1, 1))
+        self.proj = CausalConv3d(in_channels, out_channels * TIME_COMPRESSION, (1, kernel, kernel))
         self.shortcut = shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -236,20 +236,18 @@ class TimeUnfold(nn.Module):
         return rearrange(out, "b (c pt) t h w -> b c (t pt) h w", pt=TIME_COMPRESSION)
 
 
-class WideUnfold(nn.Module):
-    """(B, C_in, t, h, w) group features -> (B, C_out, 4t, 2h, 2w) frame features: a 3x3 convolution
-    to 4 x C_out channels, read as four frames, then nearest 2x upsampling. Its convolution starts
-    at zero (see `VAEConfig.wide_unfold`)."""
+class WideUnfold(TimeUnfold):
+    """(B, C_in, t, h, w) group features -> (B, C_out, 4t, 2h, 2w) frame features: a `TimeUnfold`
+    through a 3x3 convolution and without the shortcut, then nearest 2x upsampling. Its convolution
+    starts at zero (see `VAEConfig.wide_unfold`)."""
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.proj = CausalConv3d(in_channels, out_channels * TIME_COMPRESSION, (1, 3, 3))
+        super().__init__(in_channels, out_channels, shortcut=False, kernel=3)
         nn.init.zeros_(self.proj.conv.weight)
         nn.init.zeros_(self.proj.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        frames = rearrange(self.proj(x), "b (c pt) t h w -> b c (t pt) h w", pt=TIME_COMPRESSION)
-        return F.interpolate(frames, scale_factor=(1, 2, 2), mode="nearest")
+        return F.interpolate(super().forward(x), scale_factor=(1, 2, 2), mode="nearest")
 
 
 class Encoder(nn.Module):
@@ -301,10 +299,11 @@ class Decoder(nn.Module):
         self.norm_out = ChannelRMSNorm(c[0])
         per_position = 3 * 4 if config.frame_decoder else 3 * TIME_COMPRESSION * 4
         self.conv_out = CausalConv3d(c[0], per_position)
+        # index of the TimeUnfold layer (frame decoders only)
+        self.unfold = next((i for i, m in enumerate(self.layers) if isinstance(m, TimeUnfold)), None)
         if config.group_frames:
             # every temporal convolution after TimeUnfold runs on single frames
-            unfold = next(i for i, m in enumerate(self.layers) if isinstance(m, TimeUnfold))
-            for m in [*self.layers[unfold + 1 :].modules(), self.conv_out]:
+            for m in [*self.layers[self.unfold + 1 :].modules(), self.conv_out]:
                 if isinstance(m, CausalConv3d) and m.time_pad:
                     m.group = TIME_COMPRESSION
         self.wide_unfold = WideUnfold(c[1], c[0]) if config.wide_unfold else None
@@ -317,7 +316,7 @@ class Decoder(nn.Module):
         if self.wide_unfold is None:
             h = self.layers(h)  # (B, c[0], t or 4t, 4h, 4w)
         else:
-            unfold = next(i for i, m in enumerate(self.layers) if isinstance(m, TimeUnfold))
+            unfold = self.unfold
             groups = self.layers[: unfold - 1](h)  # (B, c[1], t, 2h, 2w): before the last upsampling
             h = self.layers[unfold - 1 : unfold + 1](groups) + self.wide_unfold(groups)
             h = self.layers[unfold + 1 :](h)
