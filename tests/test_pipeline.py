@@ -330,3 +330,17 @@ def test_object_mix_sets_how_many_objects_training_scenes_hold(tmp_path, tiny_va
     config.object_mix = [1, 0, 0]  # a cache of another mix is refused, not silently reused
     with pytest.raises(ValueError, match="latent cache built for other"):
         build_cache(config, cache, fingerprint, processes=1, progress=False)
+
+
+def test_colour_names_setting_reads_unknown_colours_before_encoding(tiny_vae_dir, text_encoder):
+    def pipe(colour_names):
+        return Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder,
+                        PipelineConfig(steps=3, colour_names=colour_names))
+
+    on, off = pipe(True), pipe(False)
+    assert on.read_prompt("a sapphire ball falling").prompt == "a blue ball falling"
+    assert off.read_prompt("a sapphire ball falling").replaced == ()
+    torch.testing.assert_close(on.sample_latents("a sapphire ball falling", (2, 8, 8), seed=3),
+                               off.sample_latents("a blue ball falling", (2, 8, 8), seed=3))
+    assert not torch.allclose(off.sample_latents("a sapphire ball falling", (2, 8, 8), seed=3),
+                              off.sample_latents("a blue ball falling", (2, 8, 8), seed=3))

@@ -23,16 +23,26 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--binding-guidance", type=float, default=None,
                         help="attention-guided sampling step for prompts naming two or more objects; 0 turns it off "
                              "(default: the model's)")
+    parser.add_argument("--literal-prompt", action="store_true",
+                        help="encode the prompt exactly as written: do not read unknown colour names "
+                             "(\"sapphire\") as the nearest colour the model knows")
     parser.add_argument("--model", default=None, help="model directory (default: the shipped model)")
 
 
 def load_pipeline(args: argparse.Namespace):
-    """The pipeline of `--model`, with `--binding-guidance` applied to its sampling settings."""
+    """The pipeline of `--model`, with `--binding-guidance` and `--literal-prompt` applied to its
+    settings; says how it reads the prompt where that differs from what was written."""
     from tenku.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(args.model)
     if args.binding_guidance is not None:
         pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance)
+    if args.literal_prompt:
+        pipeline.config = dataclasses.replace(pipeline.config, colour_names=False)
+    reading = pipeline.read_prompt(args.prompt)
+    if reading.replaced:
+        words = ", ".join(f"{written!r} as {colour!r}" for written, colour in reading.replaced)
+        print(f"reading {words} (colours this model knows; --literal-prompt to keep them): {reading.prompt!r}")
     return pipeline
 
 

@@ -97,6 +97,9 @@ class PipelineConfig:
     """Weight of `grounding.motion_loss` (each object's attention moving the way the prompt says,
     `grounding.prompt_object_motions`) added to the separation loss that attention-guided sampling
     descends; it acts only where `binding_guidance` does. 0: separation only."""
+    colour_names: bool = False
+    """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
+    nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -305,6 +308,13 @@ class Pipeline(RequestChecks):
         (directory / "dit_config.json").write_text(json.dumps(asdict(self.dit.config), indent=2) + "\n")
         (directory / "pipeline.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
+    def read_prompt(self, prompt: str):
+        """The prompt as the model reads it (`colour_names.Reading`): unknown colour names replaced by
+        the world's nearest colour when `PipelineConfig.colour_names` is on, else unchanged."""
+        from tenku.colour_names import Reading, world_colour_names
+
+        return world_colour_names().read(prompt) if self.config.colour_names else Reading(prompt, ())
+
     # --- the denoising loop ------------------------------------------------------------------
 
     def timesteps(self, steps: int | None, latent_shape: tuple[int, int, int], t_start: float = 1.0) -> torch.Tensor:
@@ -345,6 +355,7 @@ class Pipeline(RequestChecks):
         so they come out exactly as given and the model never sees them off that path."""
         c = self.config
         self._check_sampling(seed, guidance, sampler)
+        prompt = self.read_prompt(prompt).prompt
         guidance = c.guidance if guidance is None else guidance
         sampler_fn = SAMPLERS[sampler or c.sampler]
         ts = self.timesteps(steps, latent_shape, t_start)
