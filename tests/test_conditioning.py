@@ -430,3 +430,26 @@ def test_cli_refuses_a_bad_request_before_loading_weights(pipeline, clip, tmp_pa
     # the same model with a valid request fails on its weights: the checks above ran before loading
     assert main(["generate", "a ball", *common]) == 2
     assert "dit.safetensors" in capsys.readouterr().err
+
+
+def test_cli_reads_colour_names_unless_told_not_to(pipeline, tmp_path, capsys):
+    import json
+
+    from tenku.cli import main
+    from tenku.io import read_image
+
+    model = tmp_path / "model"
+    pipeline.save_pretrained(model, dtype=torch.float32)
+    pipeline.vae.save_pretrained(model / "vae", dtype=torch.float32)
+    config = json.loads((model / "pipeline.json").read_text())
+    (model / "pipeline.json").write_text(json.dumps({**config, "colour_names": True}))
+    common = ["--model", str(model), "--steps", "1"]
+    capsys.readouterr()
+    assert main(["image", "a sapphire ball", "-o", str(tmp_path / "read.png"), *common]) == 0
+    assert "reading 'sapphire' as 'blue'" in capsys.readouterr().out
+    assert main(["image", "a blue ball", "-o", str(tmp_path / "blue.png"), *common]) == 0
+    assert main(["image", "a sapphire ball", "-o", str(tmp_path / "literal.png"), "--literal-prompt", *common]) == 0
+    assert "reading" not in capsys.readouterr().out
+    read, blue, literal = (read_image(tmp_path / f"{n}.png") for n in ("read", "blue", "literal"))
+    np.testing.assert_array_equal(read, blue)
+    assert not np.array_equal(literal, blue)
