@@ -12,7 +12,10 @@ building the noise, the known latent frames and their mask for that loop:
 
 How each mode's windows and masks are laid out is in `tenku.conditioning`. Every mode that takes
 an image or a video fits it to the model first: nearest supported aspect ratio, centre crop,
-resize, nearest-in-time frames at the model's fps (`conditioning.load_frames`)."""
+resize, nearest-in-time frames at the model's fps (`conditioning.load_frames`). Every prompt
+passes through `read_prompt` first: with `PipelineConfig.colour_names` on (the shipped model),
+colour names the training captions never used are read as the nearest colour the model knows
+(`tenku.colour_names`); `read_prompt(prompt).replaced` says what was changed."""
 
 from __future__ import annotations
 
