@@ -59,3 +59,15 @@ def test_palette_comes_from_the_reader_not_the_table():
     assert "crimson" in colour_name_table()
     with pytest.raises(ValueError, match="at least one object colour"):
         ColourNames(objects={}, backgrounds={}, known=frozenset())
+
+
+def test_missing_colour_tables_give_a_clear_error(monkeypatch):
+    import sys
+
+    colour_name_table.cache_clear()
+    monkeypatch.setitem(sys.modules, "matplotlib.colors", None)  # import fails as if not installed
+    try:
+        with pytest.raises(ImportError, match="pip install matplotlib.*--literal-prompt"):
+            colour_name_table()
+    finally:
+        colour_name_table.cache_clear()

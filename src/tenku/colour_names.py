@@ -49,7 +49,11 @@ def srgb_to_lab(rgb) -> np.ndarray:
 def colour_name_table() -> dict[str, np.ndarray]:
     """Lower-case colour name ("sky blue") -> CIELAB, from matplotlib's XKCD and CSS4 tables; where
     both name a colour, XKCD's survey value wins."""
-    from matplotlib.colors import CSS4_COLORS, XKCD_COLORS, to_rgb
+    try:
+        from matplotlib.colors import CSS4_COLORS, XKCD_COLORS, to_rgb
+    except ImportError as error:
+        raise ImportError("reading colour names needs matplotlib's colour tables: `pip install matplotlib`, or "
+                          "turn the reading off (`--literal-prompt`, or colour_names: false in pipeline.json)") from error
 
     table = {name.lower(): value for name, value in CSS4_COLORS.items()}
     table.update({name.removeprefix("xkcd:").lower(): value for name, value in XKCD_COLORS.items()})
