@@ -115,8 +115,8 @@ class ColourNames:
         if any(_gap(prompt, words, k) not in (" ", "-") for k in range(i, i + n - 1)):
             return False
         # next to a training colour word ("slate-gray", "sky blue"): a modifier; the known word says the colour
-        for k, gap in ((i - 1, i - 1), (i + n, i + n - 1)):
-            if 0 <= k < len(words) and lowered[k] in self.known and lowered[k] in table and 0 <= gap < len(words) - 1 \
+        for k, gap in ((i - 1, i - 1), (i + n, i + n - 1)):  # gap: the index of the earlier of the two words
+            if 0 <= k < len(words) and lowered[k] in self.known and lowered[k] in table \
                     and _gap(prompt, words, gap) in (" ", "-"):
                 return False
         return True
