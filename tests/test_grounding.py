@@ -6,6 +6,7 @@ from tenku.dit import DiT, dit_tiny
 from tenku.grounding import (
     attribute_vocabulary,
     binding_loss,
+    compact_loss,
     grounding_loss,
     motion_loss,
     object_regions,
@@ -188,9 +189,10 @@ def test_recorded_cross_attention_leaves_the_output_alone_and_trains_toward_the_
 
 
 def test_prompt_object_groups_read_objects_from_the_training_colour_words(text_encoder):
-    def groups(prompt):
+    def groups(prompt, min_objects=2):
         return prompt_object_groups(text_encoder.tokenizer, prompt, prefix=len(text_encoder.prefix),
-                                    max_pieces=text_encoder.window - text_encoder.num_special, length=24)
+                                    max_pieces=text_encoder.window - text_encoder.num_special, length=24,
+                                    min_objects=min_objects)
 
     found = groups("a cyan circle moving left and a red square falling on a black background")
     assert found.shape == (2, 24)
@@ -200,6 +202,8 @@ def test_prompt_object_groups_read_objects_from_the_training_colour_words(text_e
     assert words[1] == ["red", "square", "falling"]
     assert "black" not in words[0] + words[1]  # the background's colour is not an object
     assert groups("a red square falling on a black background") is None  # one object: nothing to bind
+    one = groups("a red square falling on a black background", min_objects=1)
+    assert one.shape == (1, 24)  # the one-place term asks for one object's words too
     assert groups("a sapphire square and a red ball") is None  # held-out synonyms are not assumed known
 
 
@@ -223,6 +227,27 @@ def test_separation_loss_rewards_objects_that_hold_places_of_their_own():
     assert separate == pytest.approx(0.0, abs=1e-5)
     assert even == pytest.approx(1.0, abs=1e-5)  # nobody owns a place (0.5) and every token is torn (0.5)
     assert only_first == pytest.approx(0.5, abs=1e-5)  # object 1 is missing from every frame
+
+
+def test_compact_loss_asks_each_object_for_one_place_per_frame():
+    groups = torch.zeros(1, 4, dtype=torch.bool)
+    groups[0, 2] = True
+    grid = (2, 8, 8)
+
+    def maps(*places):
+        attention = torch.full((2, 8, 8, 4), 0.05)
+        for y, x in places:
+            attention[:, y, x, 2] = 1.0
+        return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+
+    assert compact_loss(maps((3, 3)), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
+    assert compact_loss(maps((3, 3), (3, 4), (4, 3)), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
+    assert compact_loss(maps((1, 1), (6, 6)), groups, grid).item() == pytest.approx(0.5, abs=1e-3)  # drawn twice
+    assert compact_loss(maps((1, 1), (1, 6), (6, 1)), groups, grid).item() == pytest.approx(2 / 3, abs=1e-3)
+    torch.manual_seed(0)
+    logits = torch.randn(1, 2 * 64, 4, requires_grad=True)
+    compact_loss([logits.softmax(-1)], groups, grid).backward()
+    assert logits.grad.abs().sum() > 0  # it can steer a sample
 
 
 def test_prompt_object_motions_read_each_objects_clause():

@@ -164,9 +164,22 @@ def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encod
     torch.testing.assert_close(sample(bouncing, 0.5, motion=1.0), sample(bouncing, 0.5))
 
 
+def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder):
+    def sample(prompt, compact):
+        config = PipelineConfig(steps=3, binding_guidance=0.5, binding_compact=compact)
+        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
+        return pipe.sample_latents(prompt, (3, 8, 8), seed=2)
+
+    one = "a red square moving left on a black background"
+    assert not torch.allclose(sample(one, 1.0), sample(one, 0.0))
+    two = "a red square moving left and a blue circle falling on a black background"
+    assert not torch.allclose(sample(two, 1.0), sample(two, 0.0))
+    torch.testing.assert_close(sample("a ball on a floor", 1.0), sample("a ball on a floor", 0.0))  # no world colour
+
+
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
-                                          ("binding_motion", float("inf"))])
+                                          ("binding_motion", float("inf")), ("binding_compact", -0.5)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -174,16 +174,17 @@ def training_vocabulary() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     return dict(TRAIN.colors), attribute_vocabulary(TRAIN)
 
 
-def prompt_object_groups(tokenizer, prompt: str, *, prefix: int, max_pieces: int, length: int) -> np.ndarray | None:
+def prompt_object_groups(tokenizer, prompt: str, *, prefix: int, max_pieces: int, length: int,
+                         min_objects: int = 2) -> np.ndarray | None:
     """`(O, length)` bool: each object's word states in an encoded prompt, for sampling.
 
     Training knows a caption's objects from the world; a user's prompt has to be read. Its objects
     are the training colours whose words it contains (colours are distinct within a scene), in the
     order they first appear; their words are then found as in training (`object_token_groups`).
-    None unless the prompt names two or more such colours and fits one encoder window."""
+    None unless the prompt names `min_objects` or more such colours and fits one encoder window."""
     colour_words, attributes = training_vocabulary()
     colours = prompt_colours(prompt)
-    if len(colours) < 2:
+    if len(colours) < max(1, min_objects):
         return None
     return object_token_groups(tokenizer, prompt, colours, colour_words, attributes,
                                prefix=prefix, max_pieces=max_pieces, length=length)
@@ -381,13 +382,41 @@ def _motion(per_object: Tensor, share: Tensor, grid: tuple[int, int, int],
     return torch.stack(terms).mean()
 
 
+def compact_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """The one-place term of attention-guided sampling: each object's words should mark one place
+    per latent frame, not two.
+
+    Arguments as for `separation_loss`. An object's weight over a frame's tokens is its attention
+    less that attention's mean over the frame (the tokens that read it more than most), normalised
+    to sum to 1; the term is 1 - the most of it that any 3x3 window of tokens holds, averaged over
+    objects and frames: 0 where the object's attention sits in one place, about 1/2 where it is
+    split between two copies. Aimed at the shipped model's commonest count failure, a prompt's one
+    object drawn twice (session 24: each of the four one-object count failures of the canonical
+    benchmark). Unlike `separation_loss` it acts on one-object prompts too."""
+    return _compact(_object_shares(maps, groups)[0], grid)
+
+
+def _compact(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """`compact_loss` from `_object_shares`' per-object attention."""
+    t, h, w = grid
+    weight = per_object.reshape(t, h * w, -1)
+    weight = F.relu(weight - weight.mean(1, keepdim=True))
+    weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+    frames = weight.reshape(t, h, w, -1).permute(0, 3, 1, 2)  # (T, O, H, W)
+    window = F.avg_pool2d(frames, 3, stride=1, padding=1, count_include_pad=True) * 9  # 3x3 sums
+    return (1 - window.flatten(2).amax(-1)).mean()
+
+
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
-                  directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0) -> Tensor:
-    """What attention-guided sampling descends: `separation_loss` plus `motion_weight` times
-    `motion_loss` (left out when the weight is 0 or no object has a direction), from one reading of
-    the maps."""
+                  directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
+                  compact_weight: float = 0.0) -> Tensor:
+    """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
+    `motion_loss` (left out when the weight is 0 or no object has a direction), plus
+    `compact_weight` times `compact_loss`, from one reading of the maps."""
     per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
     if motion_weight > 0 and any(d is not None for d in directions):
         loss = loss + motion_weight * _motion(per_object, share, grid, directions)
+    if compact_weight > 0:
+        loss = loss + compact_weight * _compact(per_object, grid)
     return loss

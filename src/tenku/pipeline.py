@@ -100,6 +100,11 @@ class PipelineConfig:
     """Weight of `grounding.motion_loss` (each object's attention moving the way the prompt says,
     `grounding.prompt_object_motions`) added to the separation loss that attention-guided sampling
     descends; it acts only where `binding_guidance` does. 0: separation only."""
+    binding_compact: float = 0.0
+    """Weight of `grounding.compact_loss` (each object's attention in one place per frame, against
+    objects drawn twice) added to the loss that attention-guided sampling descends. Above 0,
+    attention-guided sampling also acts on prompts naming one object, where this term and the
+    motion term are all it descends. 0: off."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -128,8 +133,9 @@ class PipelineConfig:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
         if not _is_finite(self.binding_guidance_until) or not 0 <= self.binding_guidance_until <= 1:
             raise ValueError(f"binding_guidance_until must lie in [0, 1], got {self.binding_guidance_until!r}")
-        if not _is_finite(self.binding_motion) or self.binding_motion < 0:
-            raise ValueError(f"binding_motion must be a finite number >= 0, got {self.binding_motion!r}")
+        for name in ("binding_motion", "binding_compact"):
+            if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
@@ -398,12 +404,14 @@ class Pipeline(RequestChecks):
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
                          follow_motion: bool = True) -> Callable | None:
         """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`), or None
-        where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects."""
+        where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects (one,
+        with `binding_compact` on)."""
         c = self.config
         encoder = self.text_encoder
         if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
             return None
-        groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1])
+        groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1],
+                                      min_objects=1 if c.binding_compact > 0 else 2)
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
@@ -419,7 +427,8 @@ class Pipeline(RequestChecks):
                 self.dit.record_cross_attention(True)
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
-                    loss = guidance_loss(self.dit.cross_attention_maps(), groups, grid, directions, motion_weight)
+                    loss = guidance_loss(self.dit.cross_attention_maps(), groups, grid, directions, motion_weight,
+                                         c.binding_compact)
                 finally:
                     self.dit.record_cross_attention(False)
                 (grad,) = torch.autograd.grad(loss, x_in)
