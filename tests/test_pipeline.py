@@ -165,16 +165,20 @@ def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encod
 
 
 def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder):
-    def sample(prompt, compact):
+    def sample(prompt, compact, **kwargs):
         config = PipelineConfig(steps=3, binding_guidance=0.5, binding_compact=compact)
         pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
-        return pipe.sample_latents(prompt, (3, 8, 8), seed=2)
+        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
 
     one = "a red square moving left on a black background"
     assert not torch.allclose(sample(one, 1.0), sample(one, 0.0))
     two = "a red square moving left and a blue circle falling on a black background"
     assert not torch.allclose(sample(two, 1.0), sample(two, 0.0))
     torch.testing.assert_close(sample("a ball on a floor", 1.0), sample("a ball on a floor", 0.0))  # no world colour
+    cond, mask = torch.randn(1, 4, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]])
+    # with known frames (animate, extend, ...) the term is left out
+    torch.testing.assert_close(sample(one, 1.0, cond=cond, cond_mask=mask), sample(one, 0.0, cond=cond, cond_mask=mask))
+    torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),

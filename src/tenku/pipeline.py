@@ -104,7 +104,9 @@ class PipelineConfig:
     """Weight of `grounding.compact_loss` (each object's attention in one place per frame, against
     objects drawn twice) added to the loss that attention-guided sampling descends. Above 0,
     attention-guided sampling also acts on prompts naming one object, where this term and the
-    motion term are all it descends. 0: off."""
+    motion term are all it descends. Only for clips with no known frames (text to video, a loop's
+    first half, a long video's first window): with known frames it cost animate direction and
+    backward persistence on their tuning cases (session 24). 0: off."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -396,22 +398,26 @@ class Pipeline(RequestChecks):
                 return guided(x, time)
             return known * (eps - cond) + (1 - known) * guided(hold(x, time), time)
 
-        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion)
+        # the one-place term only where nothing is given: with known frames it cost animate and
+        # backward extension on their tuning cases (session 24)
+        compact = 0.0 if eps is not None else c.binding_compact
+        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion,
+                                       compact)
         x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
-                         follow_motion: bool = True) -> Callable | None:
+                         follow_motion: bool = True, compact: float = 0.0) -> Callable | None:
         """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`), or None
         where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects (one,
-        with `binding_compact` on)."""
+        with the one-place term's weight `compact` above 0)."""
         c = self.config
         encoder = self.text_encoder
         if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
             return None
         groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1],
-                                      min_objects=1 if c.binding_compact > 0 else 2)
+                                      min_objects=1 if compact > 0 else 2)
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
@@ -428,7 +434,7 @@ class Pipeline(RequestChecks):
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
                     loss = guidance_loss(self.dit.cross_attention_maps(), groups, grid, directions, motion_weight,
-                                         c.binding_compact)
+                                         compact)
                 finally:
                     self.dit.record_cross_attention(False)
                 (grad,) = torch.autograd.grad(loss, x_in)
