@@ -330,6 +330,16 @@ def _separation(per_object: Tensor, share: Tensor, grid: tuple[int, int, int]) -
     return excite + commit
 
 
+def _place_weights(values: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """`(N, O)` per-token attention to each object -> `(T, hw, O)`: where each object is in each latent
+    frame, as the tokens that read it more than most (less the frame's mean, clipped at 0),
+    normalised to sum to 1 over the frame."""
+    t, h, w = grid
+    weight = values.reshape(t, h * w, -1)
+    weight = F.relu(weight - weight.mean(1, keepdim=True))
+    return weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+
+
 MOTION_MARGIN = 0.05
 """Frame widths (or heights) per latent frame that `motion_loss` asks an object's attention to
 move: half the world's slowest linear speed (0.18 frame/s, 0.09 per latent frame at 8 fps)."""
@@ -360,9 +370,7 @@ def _motion(per_object: Tensor, share: Tensor, grid: tuple[int, int, int],
     t, h, w = grid
     if t < 2 or all(d is None for d in directions):
         return per_object.sum() * 0.0
-    weight = (per_object * share).reshape(t, h * w, -1)  # (T, hw, O)
-    weight = F.relu(weight - weight.mean(1, keepdim=True))  # the tokens that read it more than most
-    weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+    weight = _place_weights(per_object * share, grid)  # (T, hw, O)
     ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
     places = torch.stack([xs.flatten(), ys.flatten()], -1).to(weight.dtype)  # (hw, 2) as (x, y)
     centres = torch.einsum("tno,nc->toc", weight, places)  # (T, O, 2)
@@ -399,10 +407,7 @@ def compact_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int])
 def _compact(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
     """`compact_loss` from `_object_shares`' per-object attention."""
     t, h, w = grid
-    weight = per_object.reshape(t, h * w, -1)
-    weight = F.relu(weight - weight.mean(1, keepdim=True))
-    weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
-    frames = weight.reshape(t, h, w, -1).permute(0, 3, 1, 2)  # (T, O, H, W)
+    frames = _place_weights(per_object, grid).reshape(t, h, w, -1).permute(0, 3, 1, 2)  # (T, O, H, W)
     window = F.avg_pool2d(frames, 3, stride=1, padding=1, count_include_pad=True) * 9  # 3x3 sums
     return (1 - window.flatten(2).amax(-1)).mean()
 

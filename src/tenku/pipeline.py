@@ -398,24 +398,23 @@ class Pipeline(RequestChecks):
                 return guided(x, time)
             return known * (eps - cond) + (1 - known) * guided(hold(x, time), time)
 
-        # the one-place term only where nothing is given: with known frames it cost animate and
-        # backward extension on their tuning cases (session 24)
-        compact = 0.0 if eps is not None else c.binding_compact
-        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion,
-                                       compact)
+        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion)
         x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
-                         follow_motion: bool = True, compact: float = 0.0) -> Callable | None:
+                         follow_motion: bool = True) -> Callable | None:
         """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`), or None
         where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects (one,
-        with the one-place term's weight `compact` above 0)."""
+        with the one-place term on)."""
         c = self.config
         encoder = self.text_encoder
         if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
             return None
+        # the one-place term only where no frame is given: with known frames it cost animate and
+        # backward extension on their tuning cases (session 24)
+        compact = c.binding_compact if bool(free.all()) else 0.0
         groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1],
                                       min_objects=1 if compact > 0 else 2)
         if groups is None:
