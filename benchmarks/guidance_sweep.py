@@ -3,7 +3,7 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
-        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--min-objects 2]
+        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-shape 0 1] [--min-objects 2]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -47,6 +48,12 @@ def main() -> None:
                         help="weight of its motion term (PipelineConfig.binding_motion; default: the model's)")
     parser.add_argument("--binding-compact", type=float, nargs="+", default=[None],
                         help="weight of its one-place term (PipelineConfig.binding_compact; default: the model's)")
+    parser.add_argument("--binding-shape", type=float, nargs="+", default=[None],
+                        help="weight of its shape term (PipelineConfig.binding_shape; default: the model's)")
+    parser.add_argument("--binding-shape-from", type=float, nargs="+", default=[None],
+                        help="highest t its shape term acts at (PipelineConfig.binding_shape_from)")
+    parser.add_argument("--binding-shape-until", type=float, nargs="+", default=[None],
+                        help="lowest t its shape term acts at (PipelineConfig.binding_shape_until)")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
     parser.add_argument("--out", default=None, help="write the JSON report here")
@@ -62,32 +69,28 @@ def main() -> None:
     prompts = [p for p in prompts if args.min_objects <= len(parse_prompt(p).objects) <= args.max_objects]
     rows = []
     print(f"{len(prompts)} prompts")
-    print(f"| guidance | steps | sampler | base shift | binding guidance | until | motion term | one-place term | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
-    print("| --- " * (len(ATTRIBUTES) + 10) + "|")
-    settings = [(g, n, s, m, b, u, bm, bc) for m in args.sampler for s in args.base_shift for n in args.steps
-                for g in args.guidance for b in args.binding_guidance for u in args.binding_until
-                for bm in args.binding_motion for bc in args.binding_compact]
-    for guidance, steps, shift, sampler, binding, until, motion, compact in settings:
+    # config field -> the values to try (None: the model's own)
+    knobs = {"guidance": args.guidance, "steps": args.steps, "sampler": args.sampler,
+             "binding_guidance": args.binding_guidance, "binding_guidance_until": args.binding_until,
+             "binding_motion": args.binding_motion, "binding_compact": args.binding_compact,
+             "binding_shape": args.binding_shape, "binding_shape_from": args.binding_shape_from,
+             "binding_shape_until": args.binding_shape_until}
+    print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
+    print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
+    for shift, *values in itertools.product(args.base_shift, *knobs.values()):
         flow = dataclasses.replace(base.flow, base_shift=shift or base.flow.base_shift)
-        pipeline.config = dataclasses.replace(
-            base, guidance=base.guidance if guidance is None else guidance, steps=steps or base.steps, flow=flow,
-            sampler=sampler or base.sampler, binding_guidance=base.binding_guidance if binding is None else binding,
-            binding_guidance_until=base.binding_guidance_until if until is None else until,
-            binding_motion=base.binding_motion if motion is None else motion,
-            binding_compact=base.binding_compact if compact is None else compact)
-        c = pipeline.config
+        chosen = {name: value for name, value in zip(knobs, values) if value is not None}
+        pipeline.config = c = dataclasses.replace(base, flow=flow, **chosen)
         start = time.perf_counter()
         rates = score_set(pipeline, prompts, (64, 64), 2.0, None)["rates"]
         seconds = (time.perf_counter() - start) / len(prompts)
         mean = float(np.mean([rates[a] for a in BARS if rates[a] is not None]))
-        rows.append({"guidance": c.guidance, "steps": c.steps, "sampler": c.sampler, "base_shift": flow.base_shift,
-                     "binding_guidance": c.binding_guidance, "binding_guidance_until": c.binding_guidance_until,
-                     "binding_motion": c.binding_motion, "binding_compact": c.binding_compact, "rates": rates, "mean": mean, "seconds_per_clip": seconds})
-        print(f"| {c.guidance:g} | {c.steps} | {c.sampler} | {flow.base_shift:g} | {c.binding_guidance:g} | "
-              f"{c.binding_guidance_until:g} | {c.binding_motion:g} | {c.binding_compact:g} | {rate_cells(rates)} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
+        setting = {name: getattr(c, name) for name in knobs}
+        rows.append({**setting, "base_shift": flow.base_shift, "rates": rates, "mean": mean, "seconds_per_clip": seconds})
+        print(f"| {' | '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in setting.values())} | "
+              f"{flow.base_shift:g} | {rate_cells(rates)} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
     best = max(rows, key=lambda r: r["mean"])
-    print(f"best: guidance {best['guidance']:g}, steps {best['steps']}, {best['sampler']}, base shift {best['base_shift']:g}, "
-          f"binding guidance {best['binding_guidance']:g} until {best['binding_guidance_until']:g}, motion term {best['binding_motion']:g}, one-place term {best['binding_compact']:g} ({100 * best['mean']:.1f}%)")
+    print("best: " + ", ".join(f"{k} {v}" for k, v in best.items() if k not in ("rates", "seconds_per_clip")))
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
                                               "rows": rows, "best": best}, indent=2) + "\n")

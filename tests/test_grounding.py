@@ -14,7 +14,9 @@ from tenku.grounding import (
     prompt_colours,
     prompt_object_groups,
     prompt_object_motions,
+    prompt_shape_groups,
     separation_loss,
+    shape_loss,
     token_regions,
     word_spans,
 )
@@ -247,6 +249,49 @@ def test_compact_loss_asks_each_object_for_one_place_per_frame():
     torch.manual_seed(0)
     logits = torch.randn(1, 2 * 64, 4, requires_grad=True)
     compact_loss([logits.softmax(-1)], groups, grid).backward()
+    assert logits.grad.abs().sum() > 0  # it can steer a sample
+
+
+def test_prompt_shape_groups_split_colour_words_from_shape_words(text_encoder):
+    def groups(prompt):
+        return prompt_shape_groups(text_encoder.tokenizer, prompt, prefix=len(text_encoder.prefix),
+                                   max_pieces=text_encoder.window - text_encoder.num_special, length=24)
+
+    prompt = "a cyan circle moving left and a red box falling on a black background"
+    colour, shape = groups(prompt)
+    tokens = text_encoder.tokenizer.convert_ids_to_tokens(text_encoder.token_ids(prompt)[0])
+    assert [[tokens[i] for i in np.flatnonzero(row)] for row in colour] == [["cy", "##an"], ["red"]]
+    assert [[tokens[i] for i in np.flatnonzero(row)] for row in shape] == [["circle"], ["box"]]
+    assert groups("a red square falling on a black background") is None  # one object: no shape to confuse
+    assert groups("a red one moving left and a blue one falling") is None  # no shape words
+    assert groups("a sapphire square and a red ball") is None  # held-out colour words are not assumed known
+
+
+def test_shape_loss_asks_tokens_to_read_their_own_objects_shape():
+    colour = torch.zeros(2, 6, dtype=torch.bool)
+    shape = torch.zeros(2, 6, dtype=torch.bool)
+    colour[0, 1] = shape[0, 2] = colour[1, 3] = shape[1, 4] = True
+    n = 8
+    left = torch.arange(n) < n // 2  # object 0's tokens
+
+    def maps(first_shape_at_first):
+        attention = torch.zeros(1, n, 6)
+        attention[0, :, 0] = attention[0, :, 5] = 0.5  # words that name no object
+        attention[0, left, 1] = attention[0, ~left, 3] = 1.0  # each half reads one object's colour
+        attention[0, left, 2] = attention[0, ~left, 4] = first_shape_at_first
+        attention[0, left, 4] = attention[0, ~left, 2] = 1 - first_shape_at_first
+        return [attention / attention.sum(-1, keepdim=True)]
+
+    assert shape_loss(maps(1.0), colour, shape).item() == pytest.approx(0.0, abs=1e-6)  # bound
+    assert shape_loss(maps(0.0), colour, shape).item() == pytest.approx(1.0, abs=1e-3)  # shapes swapped
+    assert shape_loss(maps(0.5), colour, shape).item() == pytest.approx(0.5, abs=1e-3)
+    alone = shape.clone()
+    alone[1] = False  # object 1 names no shape: its tokens reading object 0's is wrong, not reading any is fine
+    assert shape_loss(maps(0.0), colour, alone).item() == pytest.approx(1.0, abs=1e-3)
+    assert shape_loss(maps(1.0), colour, alone).item() == pytest.approx(0.0, abs=1e-6)
+    torch.manual_seed(0)
+    logits = torch.randn(1, n, 6, requires_grad=True)
+    shape_loss([logits.softmax(-1)], colour, shape).backward()
     assert logits.grad.abs().sum() > 0  # it can steer a sample
 
 

@@ -181,9 +181,22 @@ def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder
     torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
+def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text_encoder):
+    def sample(prompt, weight):
+        config = PipelineConfig(steps=3, binding_guidance=0.5, binding_shape=weight)
+        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
+        return pipe.sample_latents(prompt, (3, 8, 8), seed=2)
+
+    two = "a red square moving left and a blue circle falling on a black background"
+    assert not torch.allclose(sample(two, 1.0), sample(two, 0.0))
+    unnamed = "a red one moving left and a blue one falling on a black background"
+    torch.testing.assert_close(sample(unnamed, 1.0), sample(unnamed, 0.0))  # no shape words: nothing to bind
+
+
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
-                                          ("binding_motion", float("inf")), ("binding_compact", -0.5)])
+                                          ("binding_motion", float("inf")), ("binding_compact", -0.5),
+                                          ("binding_shape", float("nan"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -190,6 +190,35 @@ def prompt_object_groups(tokenizer, prompt: str, *, prefix: int, max_pieces: int
                                prefix=prefix, max_pieces=max_pieces, length=length)
 
 
+def prompt_shape_groups(tokenizer, prompt: str, *, prefix: int, max_pieces: int,
+                        length: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """`(O, length)` bool twice: each object's colour-word states and its shape-word states in an
+    encoded prompt, for the shape term of attention-guided sampling (`shape_loss`). Objects are
+    read as in `prompt_object_groups`; an object's shape words are the training shape words of the
+    clauses that name it alone. None unless two or more objects have a shape word and the prompt
+    fits one encoder window."""
+    colour_words, _ = training_vocabulary()
+    colours = prompt_colours(prompt)
+    if len(colours) < 2:
+        return None
+    layout = {"prefix": prefix, "max_pieces": max_pieces, "length": length}
+    colour = object_token_groups(tokenizer, prompt, colours, colour_words, (), **layout)
+    if colour is None:
+        return None
+    shape = object_token_groups(tokenizer, prompt, colours, colour_words, training_shape_words(), **layout) & ~colour
+    if int(shape.any(-1).sum()) < 2:
+        return None
+    return colour, shape
+
+
+@lru_cache(maxsize=1)
+def training_shape_words() -> tuple[str, ...]:
+    """The shape words of the training phrasebook ("circle", "box", "wedge", ...)."""
+    from tenku.world.phrases import TRAIN
+
+    return tuple(sorted({w for options in TRAIN.shapes.values() for w in options}))
+
+
 def prompt_colours(prompt: str) -> list[str]:
     """The training colours a prompt names, in the order they first appear: its objects, as
     attention-guided sampling reads them."""
@@ -294,7 +323,11 @@ def token_regions(regions: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
 def _object_shares(maps: list[Tensor], groups: Tensor) -> tuple[Tensor, Tensor]:
     """`(N, O)` each video token's attention to each object's words (one sample's maps, blocks
     averaged) and how that attention divides among the objects."""
-    attention = mean_attention(maps)[0]  # (N, L)
+    return _shares(mean_attention(maps)[0], groups)
+
+
+def _shares(attention: Tensor, groups: Tensor) -> tuple[Tensor, Tensor]:
+    """`_object_shares` from the blocks' mean attention `(N, L)` of one sample."""
     per_object = attention @ groups.to(attention.dtype).T  # (N, O)
     return per_object, per_object / per_object.sum(-1, keepdim=True).clamp_min(1e-8)
 
@@ -412,16 +445,49 @@ def _compact(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
     return (1 - window.flatten(2).amax(-1)).mean()
 
 
+def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
+    """The shape term of attention-guided sampling: a video token that reads an object's colour
+    words should read that object's shape word, not another object's.
+
+    maps as for `separation_loss`; colour_groups and shape_groups `(O, L)` bool, each object's
+    colour-word and shape-word states (`prompt_shape_groups`). For each video token, `colour` is
+    how its attention to colour words divides among the objects and `shape` how its attention to
+    shape words does; the term is half the L1 distance between the two, weighted by how much the
+    token reads shape words: 0 where every token reads the shape of the object whose colour it
+    reads, 1 where each reads another's. Aimed at the shipped model's commonest shape failure, an
+    object drawn in another object's shape (session 25: 14 of the 28 failed shape checks of the
+    canonical benchmark, two of them swaps), after SynGen (Rassin et al. 2023), which pulls a
+    modifier's attention onto its noun's. An object without a shape word has none for its tokens
+    to read: where they read another's, that counts as wrong."""
+    return _shape(mean_attention(maps)[0], colour_groups, shape_groups)
+
+
+def _shape(attention: Tensor, colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
+    """`shape_loss` from the blocks' mean attention `(N, L)` of one sample."""
+    colour = attention @ colour_groups.to(attention.dtype).T  # (N, O)
+    shape = attention @ shape_groups.to(attention.dtype).T  # (N, O)
+    mass = shape.sum(-1)  # (N,)
+    colour = colour / colour.sum(-1, keepdim=True).clamp_min(1e-8)
+    shape = shape / mass.unsqueeze(-1).clamp_min(1e-8)
+    gap = 0.5 * (colour - shape).abs().sum(-1)  # (N,)
+    return (mass * gap).sum() / mass.sum().clamp_min(1e-8)
+
+
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
                   directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
-                  compact_weight: float = 0.0) -> Tensor:
+                  compact_weight: float = 0.0, shapes: tuple[Tensor, Tensor] | None = None,
+                  shape_weight: float = 0.0) -> Tensor:
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
-    `compact_weight` times `compact_loss`, from one reading of the maps."""
-    per_object, share = _object_shares(maps, groups)
+    `compact_weight` times `compact_loss`, plus `shape_weight` times `shape_loss` of `shapes`
+    (colour and shape groups; left out when None), from one reading of the maps."""
+    attention = mean_attention(maps)[0]
+    per_object, share = _shares(attention, groups)
     loss = _separation(per_object, share, grid)
     if motion_weight > 0 and any(d is not None for d in directions):
         loss = loss + motion_weight * _motion(per_object, share, grid, directions)
     if compact_weight > 0:
         loss = loss + compact_weight * _compact(per_object, grid)
+    if shape_weight > 0 and shapes is not None:
+        loss = loss + shape_weight * _shape(attention, *shapes)
     return loss

@@ -55,7 +55,15 @@ from tenku.conditioning import (
 from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
-from tenku.grounding import encoder_layout, guidance_loss, prompt_colours, prompt_object_groups, prompt_object_motions
+from tenku.grounding import (
+    encoder_layout,
+    guidance_loss,
+    prompt_colours,
+    prompt_object_groups,
+    prompt_object_motions,
+    prompt_shape_groups,
+    shape_loss,
+)
 from tenku.patches import patch_grid
 from tenku.samplers import cfg_denoiser, sample_euler, sample_heun
 from tenku.vae import SPACE_COMPRESSION, TIME_COMPRESSION, VideoVAE
@@ -107,6 +115,15 @@ class PipelineConfig:
     motion term are all it descends. Only for clips with no known frames (text to video, a loop's
     first half, a long video's first window): with known frames it cost animate direction and
     backward persistence on their tuning cases (session 24). 0: off."""
+    binding_shape: float = 0.0
+    """Weight of `grounding.shape_loss` (a token that reads an object's colour words reads that
+    object's shape word, against objects drawn in another's shape) added to the loss that
+    attention-guided sampling descends, for prompts whose objects (two or more) name their shapes
+    (`grounding.prompt_shape_groups`). 0: off."""
+    binding_shape_from: float = 1.0
+    binding_shape_until: float | None = None
+    """The shape term acts at steps with `binding_shape_until` <= t <= `binding_shape_from` (None:
+    `binding_guidance_until`); below `binding_guidance_until` it is all that is descended."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -135,7 +152,7 @@ class PipelineConfig:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
         if not _is_finite(self.binding_guidance_until) or not 0 <= self.binding_guidance_until <= 1:
             raise ValueError(f"binding_guidance_until must lie in [0, 1], got {self.binding_guidance_until!r}")
-        for name in ("binding_motion", "binding_compact"):
+        for name in ("binding_motion", "binding_compact", "binding_shape"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
@@ -423,17 +440,30 @@ class Pipeline(RequestChecks):
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
         motion_weight = c.binding_motion if follow_motion else 0.0
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
+        shapes = None
+        if c.binding_shape > 0:
+            found = prompt_shape_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1])
+            shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
+
+        shape_until = c.binding_guidance_until if c.binding_shape_until is None else c.binding_shape_until
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-            if float(time[0]) < c.binding_guidance_until:
+            t = float(time[0])
+            layout = t >= c.binding_guidance_until
+            shape = shapes is not None and shape_until <= t <= c.binding_shape_from
+            if not (layout or shape):
                 return x
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
                 self.dit.record_cross_attention(True)
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
-                    loss = guidance_loss(self.dit.cross_attention_maps(), groups, grid, directions, motion_weight,
-                                         compact)
+                    maps = self.dit.cross_attention_maps()
+                    if layout:
+                        loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact, shapes,
+                                             c.binding_shape if shape else 0.0)
+                    else:
+                        loss = shape_loss(maps, *shapes)
                 finally:
                     self.dit.record_cross_attention(False)
                 (grad,) = torch.autograd.grad(loss, x_in)
