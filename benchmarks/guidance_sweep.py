@@ -50,10 +50,7 @@ def main() -> None:
                         help="weight of its one-place term (PipelineConfig.binding_compact; default: the model's)")
     parser.add_argument("--binding-shape", type=float, nargs="+", default=[None],
                         help="weight of its shape term (PipelineConfig.binding_shape; default: the model's)")
-    parser.add_argument("--binding-shape-from", type=float, nargs="+", default=[None],
-                        help="highest t its shape term acts at (PipelineConfig.binding_shape_from)")
-    parser.add_argument("--binding-shape-until", type=float, nargs="+", default=[None],
-                        help="lowest t its shape term acts at (PipelineConfig.binding_shape_until)")
+    parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
     parser.add_argument("--out", default=None, help="write the JSON report here")
@@ -65,7 +62,7 @@ def main() -> None:
     base = pipeline.config
     from tenku.world import parse_prompt
 
-    prompts = held_out_prompts(args.num, paraphrase=False, start=TUNING_START)
+    prompts = held_out_prompts(args.num, paraphrase=False, start=TUNING_START + args.offset)
     prompts = [p for p in prompts if args.min_objects <= len(parse_prompt(p).objects) <= args.max_objects]
     rows = []
     print(f"{len(prompts)} prompts")
@@ -73,8 +70,7 @@ def main() -> None:
     knobs = {"guidance": args.guidance, "steps": args.steps, "sampler": args.sampler,
              "binding_guidance": args.binding_guidance, "binding_guidance_until": args.binding_until,
              "binding_motion": args.binding_motion, "binding_compact": args.binding_compact,
-             "binding_shape": args.binding_shape, "binding_shape_from": args.binding_shape_from,
-             "binding_shape_until": args.binding_shape_until}
+             "binding_shape": args.binding_shape}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):

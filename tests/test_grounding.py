@@ -292,7 +292,9 @@ def test_shape_loss_asks_tokens_to_read_their_own_objects_shape():
     torch.manual_seed(0)
     logits = torch.randn(1, n, 6, requires_grad=True)
     shape_loss([logits.softmax(-1)], colour, shape).backward()
-    assert logits.grad.abs().sum() > 0  # it can steer a sample
+    assert logits.grad[..., [2, 4]].abs().sum() > 0  # it can steer which shape word a token reads
+    # and only that: colour is the anchor (a token does not turn into a copy of the object whose shape it reads)
+    torch.testing.assert_close(logits.grad[..., [0, 1, 3, 5]], torch.zeros(1, n, 4), atol=1e-7, rtol=0)
 
 
 def test_prompt_object_motions_read_each_objects_clause():

@@ -182,15 +182,18 @@ def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder
 
 
 def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text_encoder):
-    def sample(prompt, weight):
+    def sample(prompt, weight, **kwargs):
         config = PipelineConfig(steps=3, binding_guidance=0.5, binding_shape=weight)
         pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
-        return pipe.sample_latents(prompt, (3, 8, 8), seed=2)
+        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
 
     two = "a red square moving left and a blue circle falling on a black background"
     assert not torch.allclose(sample(two, 1.0), sample(two, 0.0))
     unnamed = "a red one moving left and a blue one falling on a black background"
     torch.testing.assert_close(sample(unnamed, 1.0), sample(unnamed, 0.0))  # no shape words: nothing to bind
+    cond, mask = torch.randn(1, 4, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]])
+    # with known frames the term is left out, as the one-place term
+    torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),

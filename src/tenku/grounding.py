@@ -323,11 +323,7 @@ def token_regions(regions: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
 def _object_shares(maps: list[Tensor], groups: Tensor) -> tuple[Tensor, Tensor]:
     """`(N, O)` each video token's attention to each object's words (one sample's maps, blocks
     averaged) and how that attention divides among the objects."""
-    return _shares(mean_attention(maps)[0], groups)
-
-
-def _shares(attention: Tensor, groups: Tensor) -> tuple[Tensor, Tensor]:
-    """`_object_shares` from the blocks' mean attention `(N, L)` of one sample."""
+    attention = mean_attention(maps)[0]  # (N, L)
     per_object = attention @ groups.to(attention.dtype).T  # (N, O)
     return per_object, per_object / per_object.sum(-1, keepdim=True).clamp_min(1e-8)
 
@@ -459,35 +455,31 @@ def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) 
     canonical benchmark, two of them swaps), after SynGen (Rassin et al. 2023), which pulls a
     modifier's attention onto its noun's. An object without a shape word has none for its tokens
     to read: where they read another's, that counts as wrong."""
-    return _shape(mean_attention(maps)[0], colour_groups, shape_groups)
-
-
-def _shape(attention: Tensor, colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
-    """`shape_loss` from the blocks' mean attention `(N, L)` of one sample."""
+    attention = mean_attention(maps)[0]  # (N, L)
     colour = attention @ colour_groups.to(attention.dtype).T  # (N, O)
     shape = attention @ shape_groups.to(attention.dtype).T  # (N, O)
     mass = shape.sum(-1)  # (N,)
-    colour = colour / colour.sum(-1, keepdim=True).clamp_min(1e-8)
+    # colour is the anchor: the term moves which shape a token reads, never which colour (left free,
+    # a token in one object's place that read another's shape word was as well served by turning
+    # into a second copy of that other object, and was: session 25)
+    colour = (colour / colour.sum(-1, keepdim=True).clamp_min(1e-8)).detach()
     shape = shape / mass.unsqueeze(-1).clamp_min(1e-8)
     gap = 0.5 * (colour - shape).abs().sum(-1)  # (N,)
+    mass = mass.detach()
     return (mass * gap).sum() / mass.sum().clamp_min(1e-8)
 
 
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
                   directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
-                  compact_weight: float = 0.0, shapes: tuple[Tensor, Tensor] | None = None,
-                  shape_weight: float = 0.0) -> Tensor:
+                  compact_weight: float = 0.0) -> Tensor:
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
-    `compact_weight` times `compact_loss`, plus `shape_weight` times `shape_loss` of `shapes`
-    (colour and shape groups; left out when None), from one reading of the maps."""
-    attention = mean_attention(maps)[0]
-    per_object, share = _shares(attention, groups)
+    `compact_weight` times `compact_loss`, from one reading of the maps. (`shape_loss` takes a
+    step of its own.)"""
+    per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
     if motion_weight > 0 and any(d is not None for d in directions):
         loss = loss + motion_weight * _motion(per_object, share, grid, directions)
     if compact_weight > 0:
         loss = loss + compact_weight * _compact(per_object, grid)
-    if shape_weight > 0 and shapes is not None:
-        loss = loss + shape_weight * _shape(attention, *shapes)
     return loss

@@ -116,14 +116,12 @@ class PipelineConfig:
     first half, a long video's first window): with known frames it cost animate direction and
     backward persistence on their tuning cases (session 24). 0: off."""
     binding_shape: float = 0.0
-    """Weight of `grounding.shape_loss` (a token that reads an object's colour words reads that
-    object's shape word, against objects drawn in another's shape) added to the loss that
-    attention-guided sampling descends, for prompts whose objects (two or more) name their shapes
-    (`grounding.prompt_shape_groups`). 0: off."""
-    binding_shape_from: float = 1.0
-    binding_shape_until: float | None = None
-    """The shape term acts at steps with `binding_shape_until` <= t <= `binding_shape_from` (None:
-    `binding_guidance_until`); below `binding_guidance_until` it is all that is descended."""
+    """Step of attention-guided sampling along `grounding.shape_loss` (a token that reads an object's
+    colour words reads that object's shape word, against objects drawn in another's shape), in
+    units of the other terms' step: it takes a step of its own, its gradient normalised apart from
+    theirs. For prompts whose objects (two or more) name their shapes
+    (`grounding.prompt_shape_groups`), and, as the one-place term, only for clips with no known
+    frames. 0: off."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -441,17 +439,12 @@ class Pipeline(RequestChecks):
         motion_weight = c.binding_motion if follow_motion else 0.0
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
         shapes = None
-        if c.binding_shape > 0:
+        if c.binding_shape > 0 and bool(free.all()):  # tuned on text to video only, as the one-place term
             found = prompt_shape_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1])
             shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
 
-        shape_until = c.binding_guidance_until if c.binding_shape_until is None else c.binding_shape_until
-
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-            t = float(time[0])
-            layout = t >= c.binding_guidance_until
-            shape = shapes is not None and shape_until <= t <= c.binding_shape_from
-            if not (layout or shape):
+            if float(time[0]) < c.binding_guidance_until:
                 return x
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
@@ -459,17 +452,20 @@ class Pipeline(RequestChecks):
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
                     maps = self.dit.cross_attention_maps()
-                    if layout:
-                        loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact, shapes,
-                                             c.binding_shape if shape else 0.0)
-                    else:
-                        loss = shape_loss(maps, *shapes)
+                    # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
+                    # does not take from the others' (in one loss it cost count and persistence; session 25)
+                    terms = [(guidance_loss(maps, groups, grid, directions, motion_weight, compact), 1.0)]
+                    if shapes is not None:
+                        terms.append((shape_loss(maps, *shapes), c.binding_shape))
                 finally:
                     self.dit.record_cross_attention(False)
-                (grad,) = torch.autograd.grad(loss, x_in)
-            grad = grad * free  # known frames stay as given
-            rms = grad.pow(2).mean().sqrt().clamp_min(1e-12)
-            return x - c.binding_guidance * time.reshape(-1, 1, 1, 1, 1) * grad / rms
+                grads = [torch.autograd.grad(loss, x_in, retain_graph=i < len(terms) - 1)[0]
+                         for i, (loss, _) in enumerate(terms)]
+            step = torch.zeros_like(x)
+            for grad, (_, weight) in zip(grads, terms):
+                grad = grad * free  # known frames stay as given
+                step = step + weight * grad / grad.pow(2).mean().sqrt().clamp_min(1e-12)
+            return x - c.binding_guidance * time.reshape(-1, 1, 1, 1, 1) * step
 
         return refine
 
