@@ -21,7 +21,7 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
     parser.add_argument("--binding-guidance", type=float, default=None,
-                        help="attention-guided sampling step for prompts naming two or more objects; 0 turns it off "
+                        help="attention-guided sampling step for prompts that name their objects by colour; 0 turns it off "
                              "(default: the model's)")
     parser.add_argument("--literal-prompt", action="store_true",
                         help="encode the prompt exactly as written: do not read unknown colour names "

@@ -100,9 +100,11 @@ class PipelineConfig:
     flow: FlowSchedule = field(default_factory=FlowSchedule)
     binding_guidance: float = 0.0
     """Attention-guided sampling for prompts naming two or more objects by the world's colour words
-    (`grounding.prompt_object_groups`): at every step with t >= `binding_guidance_until`, x moves
-    against the gradient of `grounding.separation_loss`, by this times t in units of the gradient's
-    RMS, before the model is called. One extra forward and backward pass per such step. 0: off."""
+    (`grounding.prompt_object_groups`; one, with `binding_compact` on): at every step with t >=
+    `binding_guidance_until`, x moves against the gradient of `grounding.guidance_loss` (separation,
+    with the motion and one-place terms), by this times t in units of the gradient's RMS, before the
+    model is called (`binding_shape` adds a step of its own). One extra forward and backward pass
+    per such step. 0: off."""
     binding_guidance_until: float = 0.6
     binding_motion: float = 0.0
     """Weight of `grounding.motion_loss` (each object's attention moving the way the prompt says,
