@@ -141,11 +141,16 @@ def test_known_frames_are_kept(pipeline):
     assert not torch.allclose(z[:, :, 1], cond[:, :, 1])
 
 
+def guided_sample(vae_dir, text_encoder, prompt: str, *, cond=None, cond_mask=None, follow_motion=True, **config):
+    """A (3, 8, 8) latent from a tiny pipeline with the given `PipelineConfig` fields (3 steps, seed 2)."""
+    pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(vae_dir), text_encoder, PipelineConfig(steps=3, **config))
+    return pipe.sample_latents(prompt, (3, 8, 8), seed=2, cond=cond, cond_mask=cond_mask, follow_motion=follow_motion)
+
+
 def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encoder):
     def sample(prompt, strength, motion=0.0, **kwargs):
-        config = PipelineConfig(steps=3, binding_guidance=strength, binding_motion=motion)
-        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
-        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=strength, binding_motion=motion,
+                             **kwargs)
 
     two = "a red square moving left and a blue circle falling on a black background"
     one = "a red square moving left on a black background"
@@ -166,9 +171,7 @@ def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encod
 
 def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder):
     def sample(prompt, compact, **kwargs):
-        config = PipelineConfig(steps=3, binding_guidance=0.5, binding_compact=compact)
-        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
-        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_compact=compact, **kwargs)
 
     one = "a red square moving left on a black background"
     assert not torch.allclose(sample(one, 1.0), sample(one, 0.0))
@@ -183,9 +186,7 @@ def test_one_place_term_guides_one_object_prompts_too(tiny_vae_dir, text_encoder
 
 def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text_encoder):
     def sample(prompt, weight, **kwargs):
-        config = PipelineConfig(steps=3, binding_guidance=0.5, binding_shape=weight)
-        pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, config)
-        return pipe.sample_latents(prompt, (3, 8, 8), seed=2, **kwargs)
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_shape=weight, **kwargs)
 
     two = "a red square moving left and a blue circle falling on a black background"
     assert not torch.allclose(sample(two, 1.0), sample(two, 0.0))

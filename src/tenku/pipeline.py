@@ -429,21 +429,21 @@ class Pipeline(RequestChecks):
         encoder = self.text_encoder
         if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
             return None
-        # the one-place term only where no frame is given: with known frames it cost animate and
-        # backward extension on their tuning cases (session 24)
-        compact = c.binding_compact if bool(free.all()) else 0.0
-        groups = prompt_object_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1],
-                                      min_objects=1 if compact > 0 else 2)
+        # the one-place and shape terms only where no frame is given: with known frames the one-place
+        # term cost animate and backward extension on their tuning cases (session 24), and the shape
+        # term was tuned on text to video only (session 25)
+        free_only = bool(free.all())
+        compact = c.binding_compact if free_only else 0.0
+        layout = {**encoder_layout(encoder), "length": text.shape[1]}
+        groups = prompt_object_groups(encoder.tokenizer, prompt, **layout, min_objects=1 if compact > 0 else 2)
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
         motion_weight = c.binding_motion if follow_motion else 0.0
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
-        shapes = None
-        if c.binding_shape > 0 and bool(free.all()):  # tuned on text to video only, as the one-place term
-            found = prompt_shape_groups(encoder.tokenizer, prompt, **encoder_layout(encoder), length=text.shape[1])
-            shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
+        found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
+        shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
 
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
             if float(time[0]) < c.binding_guidance_until:
