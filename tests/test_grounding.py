@@ -4,7 +4,6 @@ import torch
 
 from tenku.dit import DiT, dit_tiny
 from tenku.grounding import (
-    CONTRAST_SHAPES,
     attribute_vocabulary,
     binding_loss,
     compact_loss,
@@ -17,7 +16,6 @@ from tenku.grounding import (
     prompt_object_motions,
     prompt_shape_groups,
     separation_loss,
-    shape_contrast_prompt,
     shape_loss,
     token_regions,
     word_spans,
@@ -334,11 +332,3 @@ def test_motion_loss_is_zero_for_the_asked_motion_and_grows_against_it():
     logits = torch.randn(1, 5 * 64, 6, requires_grad=True)
     motion_loss([logits.softmax(-1)], groups, grid, [(1.0, 0.0), (0.0, -1.0)]).backward()
     assert logits.grad.abs().sum() > 0  # it can steer a sample
-
-
-def test_shape_contrast_prompt_names_each_shape_as_another():
-    assert shape_contrast_prompt("a red box moving left and a blue Ball falling") == \
-        "a red circle moving left and a blue square falling"
-    assert shape_contrast_prompt("a green wedge") == f"a green {CONTRAST_SHAPES['triangle']}"
-    assert shape_contrast_prompt("a red one on a boxy floor") is None  # whole words only
-

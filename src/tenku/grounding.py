@@ -219,27 +219,6 @@ def training_shape_words() -> tuple[str, ...]:
     return tuple(sorted({w for options in TRAIN.shapes.values() for w in options}))
 
 
-
-CONTRAST_SHAPES: dict[str, str] = {"circle": "square", "square": "circle", "triangle": "circle"}
-"""The shape each of the world's shapes is set against by the pipeline's shape contrast."""
-
-
-def shape_contrast_prompt(prompt: str) -> str | None:
-    """`prompt` with each training shape word replaced by the name of its contrast shape
-    (`CONTRAST_SHAPES`: "a red box and a blue ball" -> "a red circle and a blue square"): the
-    negative prompt of `PipelineConfig.shape_contrast`. None if the prompt names no shape."""
-    from tenku.world.phrases import TRAIN
-
-    edits = sorted((span, CONTRAST_SHAPES[shape]) for shape, words in TRAIN.shapes.items()
-                   for span in word_spans(prompt, words))
-    if not edits:
-        return None
-    out, end = [], 0
-    for (a, b), word in edits:
-        out += [prompt[end:a], word]
-        end = b
-    return "".join(out) + prompt[end:]
-
 def prompt_colours(prompt: str) -> list[str]:
     """The training colours a prompt names, in the order they first appear: its objects, as
     attention-guided sampling reads them."""

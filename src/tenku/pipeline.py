@@ -62,7 +62,6 @@ from tenku.grounding import (
     prompt_object_groups,
     prompt_object_motions,
     prompt_shape_groups,
-    shape_contrast_prompt,
     shape_loss,
 )
 from tenku.patches import patch_grid
@@ -125,14 +124,6 @@ class PipelineConfig:
     theirs. For prompts whose objects (two or more) name their shapes
     (`grounding.prompt_shape_groups`), and, as the one-place term, only for clips with no known
     frames. 0: off."""
-    shape_contrast: float = 0.0
-    """Weight s of a negative prompt made by naming every object's shape as another
-    (`grounding.shape_contrast_prompt`: squares as circles, circles as squares, triangles as circles):
-    the guided velocity gains `s (v_c - v_n)`, pushing each object away from the shape it was not
-    asked for (most wrong shapes that remained with the shape term were squares drawn round).
-    The negative prompt rides in the classifier-free-guidance call (batch 3 instead of 2). Only for
-    clips sampled from pure noise with no known frames (not edit, animate or extend) and prompts that
-    name a shape. 0: off."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -161,7 +152,7 @@ class PipelineConfig:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
         if not _is_finite(self.binding_guidance_until) or not 0 <= self.binding_guidance_until <= 1:
             raise ValueError(f"binding_guidance_until must lie in [0, 1], got {self.binding_guidance_until!r}")
-        for name in ("binding_motion", "binding_compact", "binding_shape", "shape_contrast"):
+        for name in ("binding_motion", "binding_compact", "binding_shape"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
@@ -407,14 +398,8 @@ class Pipeline(RequestChecks):
             cond, cond_mask = torch.zeros(shape), torch.zeros(1, t)
         assert cond.shape == shape and cond_mask.shape == (1, t), (cond.shape, cond_mask.shape, shape)
         extra = {"cond": cond, "cond_mask": cond_mask}
-        from_noise = t_start >= 1.0 and not bool(cond_mask.any())  # nothing known: not extend, animate or edit
-        negative = shape_contrast_prompt(prompt) if c.shape_contrast > 0 and from_noise else None
-        contrast = None
-        if negative is not None:
-            negative_text, negative_mask = self.text_encoder.encode([negative])
-            contrast = ({"text": negative_text, "text_mask": negative_mask, **extra}, c.shape_contrast)
         guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
-                              {"text": null_text, "text_mask": null_mask, **extra}, guidance, contrast)
+                              {"text": null_text, "text_mask": null_mask, **extra}, guidance)
         known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None
 

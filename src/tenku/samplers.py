@@ -98,55 +98,45 @@ def sample_heun(
     return x
 
 
-def _batch(*args: Any) -> Any:
-    """Concatenate the same argument of several calls (conditional, unconditional, ...) along the batch.
+def _batch_pair(cond: Any, uncond: Any) -> Any:
+    """Concatenate a conditional and an unconditional argument along the batch.
 
     Sequences of different lengths (`(B, L, ...)`, e.g. text tokens and their masks) are padded
-    with zeros (False for masks) to the longest, which a key padding mask then ignores."""
-    if all(a is None for a in args):
+    with zeros (False for masks) to the longer length, which a key padding mask then ignores."""
+    if cond is None and uncond is None:
         return None
-    if not all(isinstance(a, Tensor) for a in args):
-        raise ValueError(f"conditional arguments must all be tensors or all None, got {[type(a) for a in args]}")
-    if args[0].ndim >= 2 and all(a.ndim == args[0].ndim for a in args):
-        length = max(a.shape[1] for a in args)
+    if not isinstance(cond, Tensor) or not isinstance(uncond, Tensor):
+        raise ValueError(f"conditional arguments must both be tensors or both None, got {type(cond)} and {type(uncond)}")
+    if cond.ndim >= 2 and uncond.ndim == cond.ndim and cond.shape[1] != uncond.shape[1]:
+        length = max(cond.shape[1], uncond.shape[1])
 
         def pad(a: Tensor) -> Tensor:
             # F.pad lists padding from the last dimension backwards; dim 1 is the sequence
-            return F.pad(a, [0, 0] * (a.ndim - 2) + [0, length - a.shape[1]])  # (B, length, ...)
+            padding = [0, 0] * (a.ndim - 2) + [0, length - a.shape[1]]
+            return F.pad(a, padding)  # (B, length, ...)
 
-        args = tuple(pad(a) for a in args)
-    return torch.cat(args, dim=0)  # (len(args) B, ...)
+        cond, uncond = pad(cond), pad(uncond)
+    return torch.cat([cond, uncond], dim=0)  # (2B, ...)
 
 
 def cfg_denoiser(
-    model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float,
-    contrast: tuple[dict[str, Any], float] | None = None,
+    model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float
 ) -> Denoiser:
     """Classifier-free guidance (Ho & Salimans 2022): `v_u + w (v_c - v_u)`.
 
     `cond_args` and `uncond_args` are keyword arguments of `model` with the same keys (e.g. text,
     text_mask, cond, cond_mask); both halves go through the model in one batched call. With
     `guidance == 1` the unconditional half is skipped, since it cancels exactly.
-
-    `contrast` (arguments, weight s) adds `s (v_c - v_n)`, where v_n is the model's velocity under
-    those arguments: a prompt that differs from the conditional one in what the sample should not
-    be (a negative prompt; the pipeline's shape contrast). It rides in the same batched call.
     """
-    calls = [cond_args, uncond_args] + ([contrast[0]] if contrast is not None else [])
-    if any(set(args) != set(cond_args) for args in calls):
-        raise ValueError(f"the conditional, unconditional and contrast arguments need the same keys, got "
-                         f"{[sorted(args) for args in calls]}")
-    if guidance == 1.0 and contrast is None:
+    if set(cond_args) != set(uncond_args):
+        raise ValueError(f"cond_args and uncond_args need the same keys, got {sorted(cond_args)} and {sorted(uncond_args)}")
+    if guidance == 1.0:
         return lambda x, t, **kwargs: model(x, t, **cond_args, **kwargs)
-    batched = {key: _batch(*(args[key] for args in calls)) for key in cond_args}
+    batched = {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
 
     def guided(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
-        n = len(calls)
-        v = model(torch.cat([x] * n), torch.cat([t] * n), **batched, **kwargs)  # (n B, ...)
-        v_cond, v_uncond, *v_contrast = v.chunk(n)  # each (B, ...)
-        out = v_uncond + guidance * (v_cond - v_uncond)
-        if contrast is not None:
-            out = out + contrast[1] * (v_cond - v_contrast[0])
-        return out
+        v = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs)  # (2B, ...)
+        v_cond, v_uncond = v.chunk(2)  # each (B, ...)
+        return v_uncond + guidance * (v_cond - v_uncond)
 
     return guided
