@@ -371,6 +371,10 @@ def main() -> None:
                         help="weight of its motion term (default: the model's; not passed to the 60 s runs)")
     parser.add_argument("--binding-compact", type=float, default=None,
                         help="weight of its one-place term (default: the model's; not passed to the 60 s runs)")
+    parser.add_argument("--edit-binding", type=float, default=None,
+                        help="edit's attention-guided sampling step (default: the model's)")
+    parser.add_argument("--edit-anchor", type=float, default=None,
+                        help="weight of edit's anchor term (default: the model's)")
     parser.add_argument("--tuning", action="store_true",
                         help="use the tuning cases (test-split seeds 30,000+), not the reported ones (20,000+)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
@@ -390,15 +394,17 @@ def main() -> None:
         parser.error(f"--cases must be >= 1 and --long-cases >= 0, got {args.cases} and {args.long_cases}")
     try:
         pipeline = load_pipeline(args.model, args.guidance, binding_guidance=args.binding_guidance,
-                                 binding_motion=args.binding_motion, binding_compact=args.binding_compact)
+                                 binding_motion=args.binding_motion, binding_compact=args.binding_compact,
+                                 edit_binding=args.edit_binding, edit_anchor=args.edit_anchor)
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
     report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning,
               "steps": args.steps or pipeline.config.steps, "guidance": pipeline.config.guidance,
               "binding_guidance": pipeline.config.binding_guidance, "binding_motion": pipeline.config.binding_motion,
-              "binding_compact": pipeline.config.binding_compact,
-              "long_seconds": args.long_seconds}
+              "binding_compact": pipeline.config.binding_compact, "edit_guidance": pipeline.config.edit_guidance,
+              "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
+              "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}
     for mode, name, run in (("animate", "animate", lambda: bench_animate(pipeline, cases, args.steps)),
                             ("extend", "extend", lambda: bench_extend(pipeline, cases, args.steps, backward=False)),
                             ("backward", "extend --backward",

@@ -4,11 +4,13 @@ import torch
 
 from tenku.dit import DiT, dit_tiny
 from tenku.grounding import (
+    anchor_loss,
     attribute_vocabulary,
     binding_loss,
     compact_loss,
     grounding_loss,
     motion_loss,
+    object_centres,
     object_regions,
     object_token_groups,
     prompt_colours,
@@ -331,4 +333,27 @@ def test_motion_loss_is_zero_for_the_asked_motion_and_grows_against_it():
     torch.manual_seed(0)
     logits = torch.randn(1, 5 * 64, 6, requires_grad=True)
     motion_loss([logits.softmax(-1)], groups, grid, [(1.0, 0.0), (0.0, -1.0)]).backward()
+    assert logits.grad.abs().sum() > 0  # it can steer a sample
+
+
+def test_anchor_loss_holds_each_object_where_it_was():
+    groups = torch.zeros(2, 6, dtype=torch.bool)
+    groups[0, 1] = groups[1, 3] = True
+    grid = (2, 8, 8)
+
+    def maps(x0: int):
+        attention = torch.full((2, 8, 8, 6), 0.01)
+        attention[:, 4, x0, 1] = 1.0  # object 0 at column x0 in both latent frames
+        attention[:, 2, 5, 3] = 1.0  # object 1 stays put
+        return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 6)]
+
+    anchors = object_centres(maps(2), groups, grid)
+    assert anchors.shape == (2, 2, 2)
+    torch.testing.assert_close(anchors[0, 0], torch.tensor([2.5 / 8, 4.5 / 8]), atol=1e-4, rtol=0)
+    assert anchor_loss(maps(2), groups, grid, anchors).item() == pytest.approx(0.0, abs=1e-4)
+    # object 0 two tokens (0.25 frame) right in both frames: 0.25 / 0.05 = 5, averaged with object 1's 0
+    assert anchor_loss(maps(4), groups, grid, anchors).item() == pytest.approx(2.5, abs=1e-3)
+    torch.manual_seed(0)
+    logits = torch.randn(1, 2 * 64, 6, requires_grad=True)
+    anchor_loss([logits.softmax(-1)], groups, grid, anchors).backward()
     assert logits.grad.abs().sum() > 0  # it can steer a sample

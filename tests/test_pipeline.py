@@ -141,10 +141,12 @@ def test_known_frames_are_kept(pipeline):
     assert not torch.allclose(z[:, :, 1], cond[:, :, 1])
 
 
-def guided_sample(vae_dir, text_encoder, prompt: str, *, cond=None, cond_mask=None, follow_motion=True, **config):
+def guided_sample(vae_dir, text_encoder, prompt: str, *, cond=None, cond_mask=None, follow_motion=True,
+                  editing=False, **config):
     """A (3, 8, 8) latent from a tiny pipeline with the given `PipelineConfig` fields (3 steps, seed 2)."""
     pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(vae_dir), text_encoder, PipelineConfig(steps=3, **config))
-    return pipe.sample_latents(prompt, (3, 8, 8), seed=2, cond=cond, cond_mask=cond_mask, follow_motion=follow_motion)
+    return pipe.sample_latents(prompt, (3, 8, 8), seed=2, cond=cond, cond_mask=cond_mask, follow_motion=follow_motion,
+                               editing=editing)
 
 
 def test_binding_guidance_moves_two_object_samples_only(tiny_vae_dir, text_encoder):
@@ -197,10 +199,27 @@ def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text
     torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
+def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder):
+    def edit(**config):
+        return guided_sample(tiny_vae_dir, text_encoder, two, editing=True, **config)
+
+    two = "a red square moving left and a blue circle falling on a black background"
+    plain = edit()
+    assert not torch.allclose(edit(edit_binding=0.5), plain)
+    torch.testing.assert_close(edit(binding_guidance=0.5), plain)  # text to video's guidance does not act in edits
+    # the anchor changes what the guidance descends; the motion term is left out (edits keep the input's motion)
+    assert not torch.allclose(edit(edit_binding=0.5, edit_anchor=1.0), edit(edit_binding=0.5))
+    torch.testing.assert_close(edit(edit_binding=0.5, binding_motion=1.0), edit(edit_binding=0.5))
+    # and the edit settings do not act outside edits
+    torch.testing.assert_close(guided_sample(tiny_vae_dir, text_encoder, two, edit_binding=0.5, edit_anchor=1.0),
+                               guided_sample(tiny_vae_dir, text_encoder, two))
+
+
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
                                           ("binding_motion", float("inf")), ("binding_compact", -0.5),
-                                          ("binding_shape", float("nan"))])
+                                          ("binding_shape", float("nan")), ("edit_binding", -0.1),
+                                          ("edit_binding_until", -0.2), ("edit_anchor", float("inf"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -58,6 +58,7 @@ from tenku.flow import FlowSchedule
 from tenku.grounding import (
     encoder_layout,
     guidance_loss,
+    object_centres,
     prompt_colours,
     prompt_object_groups,
     prompt_object_motions,
@@ -124,6 +125,15 @@ class PipelineConfig:
     theirs. For prompts whose objects (two or more) name their shapes
     (`grounding.prompt_shape_groups`), and, as the one-place term, only for clips with no known
     frames. 0: off."""
+    edit_binding: float = 0.0
+    """Attention-guided sampling in `edit`: its step (as `binding_guidance`, which does not act there,
+    since SDEdit at middling strengths starts below `binding_guidance_until`) at every step down to
+    t = `edit_binding_until`, with the separation, one-place and shape terms and not the motion
+    term, plus `edit_anchor`. Against edits that erase an object instead of recolouring it. 0: off."""
+    edit_binding_until: float = 0.2
+    edit_anchor: float = 0.0
+    """Weight of `grounding.anchor_loss` in `edit`'s attention-guided sampling: each object stays
+    where its words marked it at the first step. 0: off."""
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
@@ -150,9 +160,10 @@ class PipelineConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not _is_finite(self.binding_guidance) or self.binding_guidance < 0:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
-        if not _is_finite(self.binding_guidance_until) or not 0 <= self.binding_guidance_until <= 1:
-            raise ValueError(f"binding_guidance_until must lie in [0, 1], got {self.binding_guidance_until!r}")
-        for name in ("binding_motion", "binding_compact", "binding_shape"):
+        for name in ("binding_guidance_until", "edit_binding_until"):
+            if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
+        for name in ("binding_motion", "binding_compact", "binding_shape", "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
@@ -372,11 +383,13 @@ class Pipeline(RequestChecks):
         t_start: float = 1.0,
         callback: Callable[[dict], None] | None = None,
         follow_motion: bool = True,
+        editing: bool = False,
     ) -> torch.Tensor:
         """Denoise one latent (1, C, t, h, w) under `prompt`. `cond`/`cond_mask` give known latent
         frames; `noise` with `t_start` < 1 is a partly noised latent x_{t_start} to start from (SDEdit).
         `follow_motion` False leaves out attention-guided sampling's motion term
         (`PipelineConfig.binding_motion`), for clips whose motion is not the prompt's (a loop's way back).
+        `editing` samples an edit: attention-guided sampling with the `edit_*` settings instead.
 
         Known frames are held on their exact flow path x_t = (1 - t) cond + t eps (their velocity is
         eps - cond), as in training, where they are noised with the rest and left out of the loss;
@@ -415,19 +428,24 @@ class Pipeline(RequestChecks):
                 return guided(x, time)
             return known * (eps - cond) + (1 - known) * guided(hold(x, time), time)
 
-        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion)
+        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion, editing)
         x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
-                         follow_motion: bool = True) -> Callable | None:
-        """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`), or None
-        where it does not apply: turned off, an encoder without a tokenizer, fewer than two objects (one,
-        with the one-place term on)."""
+                         follow_motion: bool = True, editing: bool = False) -> Callable | None:
+        """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`; with
+        `editing`, `edit_binding`), or None where it does not apply: turned off, an encoder without a
+        tokenizer, fewer than two objects (one, with the one-place term on)."""
         c = self.config
         encoder = self.text_encoder
-        if c.binding_guidance <= 0 or not hasattr(encoder, "tokenizer"):
+        if editing:  # hold the input's layout instead of moving objects the way the prompt says
+            step_size, until, motion_weight, anchor_weight = c.edit_binding, c.edit_binding_until, 0.0, c.edit_anchor
+        else:
+            step_size, until, anchor_weight = c.binding_guidance, c.binding_guidance_until, 0.0
+            motion_weight = c.binding_motion if follow_motion else 0.0
+        if step_size <= 0 or not hasattr(encoder, "tokenizer"):
             return None
         # the one-place and shape terms only where no frame is given: with known frames the one-place
         # term cost animate and backward extension on their tuning cases (session 24), and the shape
@@ -440,13 +458,14 @@ class Pipeline(RequestChecks):
             return None
         groups = torch.from_numpy(groups)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
-        motion_weight = c.binding_motion if follow_motion else 0.0
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
         found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
         shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
 
+        anchors: list[torch.Tensor] = []  # the objects' places at the first step, for the anchor term
+
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-            if float(time[0]) < c.binding_guidance_until:
+            if float(time[0]) < until:
                 return x
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
@@ -454,9 +473,13 @@ class Pipeline(RequestChecks):
                 try:
                     self.dit(hold(x_in, time), time, text, mask, **extra)
                     maps = self.dit.cross_attention_maps()
+                    if anchor_weight > 0 and not anchors:
+                        anchors.append(object_centres(maps, groups, grid).detach())
+                    loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
+                                         anchors[0] if anchors else None, anchor_weight)
                     # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
                     # does not take from the others' (in one loss it cost count and persistence; session 25)
-                    terms = [(guidance_loss(maps, groups, grid, directions, motion_weight, compact), 1.0)]
+                    terms = [(loss, 1.0)]
                     if shapes is not None:
                         terms.append((shape_loss(maps, *shapes), c.binding_shape))
                 finally:
@@ -467,7 +490,7 @@ class Pipeline(RequestChecks):
             for grad, (_, weight) in zip(grads, terms):
                 grad = grad * free  # known frames stay as given
                 step = step + weight * grad / grad.pow(2).mean().sqrt().clamp_min(1e-12)
-            return x - c.binding_guidance * time.reshape(-1, 1, 1, 1, 1) * step
+            return x - step_size * time.reshape(-1, 1, 1, 1, 1) * step
 
         return refine
 
@@ -747,7 +770,7 @@ class Pipeline(RequestChecks):
             guidance = self.config.edit_guidance
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
         latents = self._sample_window(prompt, window, size, {}, seed, sampling, progress, noise=x_t,
-                                      t_start=float(strength))
+                                      t_start=float(strength), editing=True)
         return self.decode(latents, len(frames))
 
     def generate_long(
