@@ -397,3 +397,16 @@ def test_colour_names_setting_reads_unknown_colours_before_encoding(tiny_vae_dir
                                off.sample_latents("a blue ball falling", (2, 8, 8), seed=3))
     assert not torch.allclose(off.sample_latents("a sapphire ball falling", (2, 8, 8), seed=3),
                               off.sample_latents("a blue ball falling", (2, 8, 8), seed=3))
+
+
+def test_binding_guidance_flag_sets_the_edit_step_too(model_dir):
+    """`--binding-guidance 0` turns attention-guided sampling off in every mode, edits included."""
+    import argparse
+
+    from tenku.generate_cli import load_pipeline
+
+    args = argparse.Namespace(model=str(model_dir), binding_guidance=0.0, literal_prompt=False, prompt="a red ball")
+    config = load_pipeline(args).config
+    assert config.binding_guidance == 0.0 and config.edit_binding == 0.0
+    args.binding_guidance = None
+    assert load_pipeline(args).config == Pipeline.from_pretrained(model_dir).config

@@ -21,8 +21,8 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
     parser.add_argument("--binding-guidance", type=float, default=None,
-                        help="attention-guided sampling step for prompts that name their objects by colour; 0 turns it off "
-                             "(default: the model's)")
+                        help="attention-guided sampling step for prompts that name their objects by colour (in edit, "
+                             "its own step); 0 turns it off (default: the model's)")
     parser.add_argument("--literal-prompt", action="store_true",
                         help="encode the prompt exactly as written: do not read unknown colour names "
                              "(\"sapphire\") as the nearest colour the model knows")
@@ -30,13 +30,14 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_pipeline(args: argparse.Namespace):
-    """The pipeline of `--model`, with `--binding-guidance` and `--literal-prompt` applied to its
+    """The pipeline of `--model`, with `--binding-guidance` (both steps) and `--literal-prompt` applied to its
     settings; says how it reads the prompt where that differs from what was written."""
     from tenku.pipeline import Pipeline
 
     pipeline = Pipeline.from_pretrained(args.model)
-    if args.binding_guidance is not None:
-        pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance)
+    if args.binding_guidance is not None:  # edits have a step of their own (`edit_binding`); the flag sets both
+        pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance,
+                                              edit_binding=args.binding_guidance)
     if args.literal_prompt:
         pipeline.config = dataclasses.replace(pipeline.config, colour_names=False)
     reading = pipeline.read_prompt(args.prompt)
