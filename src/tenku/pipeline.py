@@ -126,10 +126,10 @@ class PipelineConfig:
     (`grounding.prompt_shape_groups`), and, as the one-place term, only for clips with no known
     frames. 0: off."""
     edit_binding: float = 0.0
-    """Attention-guided sampling in `edit`: its step (as `binding_guidance`, which does not act there,
-    since SDEdit at middling strengths starts below `binding_guidance_until`) at every step down to
-    t = `edit_binding_until`, with the separation, one-place and shape terms and not the motion
-    term, plus `edit_anchor`. Against edits that erase an object instead of recolouring it. 0: off."""
+    """Attention-guided sampling in `edit`, in place of `binding_guidance` (which never acts there, at
+    any strength): its step at every step down to t = `edit_binding_until`, with the separation,
+    one-place and shape terms and not the motion term, plus `edit_anchor`. Against edits that erase
+    an object instead of recolouring it. 0: off."""
     edit_binding_until: float = 0.2
     edit_anchor: float = 0.0
     """Weight of `grounding.anchor_loss` in `edit`'s attention-guided sampling: each object stays
