@@ -350,8 +350,45 @@ def test_grounded_training_runs_from_fresh_clips_and_from_a_cache(tmp_path, tiny
 def test_either_attention_loss_makes_batches_carry_object_regions():
     assert not DiTTrainConfig().needs_regions
     assert DiTTrainConfig(grounding_weight=0.1).needs_regions and DiTTrainConfig(binding_weight=0.3).needs_regions
-    with pytest.raises(ValueError, match="binding_weight must be >= 0"):
+    assert DiTTrainConfig(object_weight=3.0).needs_regions
+    with pytest.raises(ValueError, match="binding_weight and object_weight must be >= 0"):
         DiTTrainConfig(binding_weight=-0.1)
+    with pytest.raises(ValueError, match="object_weight must be >= 0"):
+        DiTTrainConfig(object_weight=-1.0)
+
+
+def test_object_weight_counts_the_cells_objects_cover_more_in_the_flow_loss(tmp_path, tiny_vae_dir, text_encoder):
+    from tenku.models import load_vae
+    from tenku.train_dit import StepStream, WorldLatentBatches, training_step
+
+    config = _tiny_config(tmp_path / "run", tiny_vae_dir, 1)
+    config.object_weight, config.text_dropout, config.cond_probability = 3.0, 0.0, 0.0
+    batch = next(iter(StepStream(WorldLatentBatches(config, load_vae(tiny_vae_dir)), text_encoder, 0, 1)))
+    covered = batch["regions"].any(dim=1, keepdim=True).float()  # (B, 1, T, h, w)
+    assert 0 < covered.mean() < 1
+    model, flow = DiT(config.model), config.flow
+    for p in model.parameters():  # a model whose output is not zero (adaLN-Zero starts at zero)
+        p.data.normal_(0, 0.05, generator=torch.Generator().manual_seed(p.numel()))
+
+    def loss(weight):
+        torch.manual_seed(0)
+        return training_step(model, flow, batch, batch["text"], batch["text_mask"], False, object_weight=weight)[0]
+
+    x_0 = batch["latents"]  # the same draws as training_step makes, to score the error by hand
+    b, _, t, h, w = x_0.shape
+    torch.manual_seed(0)
+    _, ph, pw = config.model.patch_size
+    times = flow.sample_t(b, t * (h // ph) * (w // pw))
+    noise = torch.randn_like(x_0)
+    with torch.no_grad():
+        v = model(flow.add_noise(x_0, noise, times), times, batch["text"], batch["text_mask"], cond=x_0,
+                  cond_mask=batch["cond_mask"])
+    error = (v - (noise - x_0)).square()
+    weights = (1 + 3.0 * covered).expand_as(error)
+    expected = ((error * weights).sum(dim=(1, 2, 3, 4)) / weights.sum(dim=(1, 2, 3, 4))).mean()
+    torch.testing.assert_close(loss(3.0), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss(0.0), error.mean(), rtol=1e-5, atol=1e-6)
+    assert not torch.isclose(loss(3.0), loss(0.0))
 
 
 def test_object_mix_sets_how_many_objects_training_scenes_hold(tmp_path, tiny_vae_dir):

@@ -111,7 +111,8 @@ class FlowSchedule:
 
         `weight (B,)` scales each sample's loss (its mean is not renormalised). `mask`, broadcastable
         to the latent (e.g. `(B, 1, T, 1, 1)` to skip known conditioning frames), restricts each
-        sample's mean to the masked elements; a sample with an empty mask contributes 0.
+        sample's mean to the masked elements; a sample with an empty mask contributes 0. A mask
+        of non-negative reals weights the elements: each sample's loss is their weighted mean.
         """
         error = (v_pred.float() - FlowSchedule.velocity(x_0.float(), noise.float())).square()  # (B, ...)
         dims = tuple(range(1, error.ndim))
