@@ -119,7 +119,8 @@ class DiTTrainConfig:
     """Extra weight of the flow loss on the latent cells the world's objects cover (`grounding.object_regions`):
     each cell's squared error counts 1 + `object_weight` times where an object is, 1 elsewhere. The
     objects are a small part of every frame, yet their shapes and motions are what prompts ask for;
-    0 weighs every cell alike."""
+    0 weighs every cell alike. The logged `flow` loss is then the weighted one, not comparable with
+    runs at 0."""
     object_mix: tuple[float, float, float] | None = None
     """Relative frequencies of scenes with 1, 2 and 3 objects in training (e.g. [0.3, 0.4, 0.3] to
     see more of the multi-object scenes the model binds worst); None: the world's own mix
