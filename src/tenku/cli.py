@@ -9,6 +9,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from tenku import __version__
+    from tenku.average import add_average_command
     from tenku.eval.cli import add_eval_command
     from tenku.generate_cli import add_generate_commands
     from tenku.modes_cli import add_mode_commands
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_world_commands(commands)
     add_eval_command(commands)
     add_vae_commands(commands, train_commands)
+    add_average_command(train_commands)
     return parser
 
 
