@@ -3,6 +3,10 @@ difference within what 64 prompts can tell apart?
 
     python benchmarks/compare_models.py A.json B.json [--draws 10000] [--out FILE.json]
 
+A report may also be a `guidance_sweep.py --out` report of one setting (one row, which keeps its
+per-prompt verdicts since session 29): it is compared as the section `tuning_64x64`, so two
+models' sweeps over the same tuning prompts get a paired interval too.
+
 Both reports score the same held-out prompts with the same seeds, so the comparison is paired: for
 each section both ran (canonical, paraphrased, each aspect ratio), the prompts are resampled with
 replacement (a bootstrap over prompts, `--draws` times, fixed seed) and the difference of the
@@ -23,7 +27,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from dit_benchmark import BARS  # noqa: E402
 
-SECTIONS = ("canonical_64x64", "paraphrased_64x64", "canonical_112x64", "canonical_64x112")
+SECTIONS = ("canonical_64x64", "paraphrased_64x64", "canonical_112x64", "canonical_64x112", "tuning_64x64")
+
+
+def as_sections(report: dict, path: str) -> dict:
+    """A dit_benchmark.py report as it is; a guidance_sweep.py report of one setting as the section
+    `tuning_64x64`. A sweep of several settings, or one written before sweeps kept per-prompt
+    verdicts, is a ValueError naming the file."""
+    if "rows" not in report:
+        return report
+    rows = report["rows"]
+    if len(rows) != 1:
+        raise ValueError(f"{path}: a guidance sweep of {len(rows)} settings; compare sweeps of one setting each")
+    if "samples" not in rows[0]:
+        raise ValueError(f"{path}: a guidance sweep without per-prompt verdicts (written before session 29); "
+                         "run guidance_sweep.py again")
+    return {"model": report.get("model"), "tuning_64x64": rows[0]}
 
 
 def verdict_arrays(samples: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.draws < 100:
         parser.error(f"--draws must be >= 100, got {args.draws}")
-    a, b = load_report(args.a), load_report(args.b)
+    try:
+        a, b = as_sections(load_report(args.a), args.a), as_sections(load_report(args.b), args.b)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     sections = [s for s in SECTIONS if s in a and s in b]
     if not sections:
         sys.exit("error: the two reports share no benchmark section")

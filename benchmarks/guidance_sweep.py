@@ -78,15 +78,17 @@ def main() -> None:
         chosen = {name: value for name, value in zip(knobs, values) if value is not None}
         pipeline.config = c = dataclasses.replace(base, flow=flow, **chosen)
         start = time.perf_counter()
-        rates = score_set(pipeline, prompts, (64, 64), 2.0, None)["rates"]
+        scored = score_set(pipeline, prompts, (64, 64), 2.0, None)
+        rates = scored["rates"]
         seconds = (time.perf_counter() - start) / len(prompts)
         mean = float(np.mean([rates[a] for a in BARS if rates[a] is not None]))
         setting = {name: getattr(c, name) for name in knobs}
-        rows.append({**setting, "base_shift": flow.base_shift, "rates": rates, "mean": mean, "seconds_per_clip": seconds})
+        rows.append({**setting, "base_shift": flow.base_shift, "rates": rates, "mean": mean, "seconds_per_clip": seconds,
+                     "samples": scored["samples"]})  # per-prompt verdicts, for compare_models.py
         print(f"| {' | '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in setting.values())} | "
               f"{flow.base_shift:g} | {rate_cells(rates)} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
     best = max(rows, key=lambda r: r["mean"])
-    print("best: " + ", ".join(f"{k} {v}" for k, v in best.items() if k not in ("rates", "seconds_per_clip")))
+    print("best: " + ", ".join(f"{k} {v}" for k, v in best.items() if k not in ("rates", "seconds_per_clip", "samples")))
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
                                               "rows": rows, "best": best}, indent=2) + "\n")

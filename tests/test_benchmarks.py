@@ -42,6 +42,19 @@ def test_different_prompts_are_refused():
         compare.compare_section(_samples(20), other, draws=500)
 
 
+def test_a_one_setting_guidance_sweep_compares_as_the_tuning_section(tmp_path):
+    sweep = {"model": "m", "prompts": 40, "rows": [{"guidance": 4.0, "mean": 0.5, "samples": _samples(20)}]}
+    section = compare.as_sections(sweep, "a.json")
+    assert section["model"] == "m" and section["tuning_64x64"]["samples"] == _samples(20)
+    assert "tuning_64x64" in compare.SECTIONS
+    benchmark = {"model": "m", "canonical_64x64": {"samples": _samples(20)}}
+    assert compare.as_sections(benchmark, "b.json") is benchmark
+    with pytest.raises(ValueError, match="a.json: a guidance sweep of 2 settings"):
+        compare.as_sections({"rows": sweep["rows"] * 2}, "a.json")
+    with pytest.raises(ValueError, match="without per-prompt verdicts"):
+        compare.as_sections({"rows": [{"guidance": 4.0, "mean": 0.5}]}, "a.json")
+
+
 def test_motion_binding_counts_right_and_shuffled_motions_only_where_it_can_tell():
     bench = _load("dit_benchmark")
     rows = [
