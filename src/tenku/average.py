@@ -14,8 +14,6 @@ import math
 import os
 from pathlib import Path
 
-MODEL_FILES = ("dit.safetensors", "dit_config.json", "pipeline.json")
-
 
 def average_models(sources: list[str | Path], out: str | Path, weights: list[float] | None = None) -> Path:
     """Write the weighted mean of the DiT weights of `sources` (model directories) to `out`.
@@ -24,18 +22,17 @@ def average_models(sources: list[str | Path], out: str | Path, weights: list[flo
     the first source's dtype. The sources must share dit_config.json. `out` must not already hold a
     model, and may not be one of the sources: nothing the user has is overwritten."""
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    from tenku.pipeline import model_directory
+    from tenku.models import read_json_object, read_safetensors
+    from tenku.pipeline import MODEL_FILES, model_directory
 
     sources = [model_directory(s) for s in sources]
     if len(sources) < 2:
         raise ValueError("averaging needs at least two model directories")
     weights = _normalised(weights, len(sources))
     out = Path(out)
-    resolved = {s.resolve() for s in sources}
-    if out.resolve() in resolved:
+    if out.resolve() in {s.resolve() for s in sources}:
         raise ValueError(f"{out}: the output directory is one of the sources; write the average somewhere new")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a directory")
@@ -44,7 +41,7 @@ def average_models(sources: list[str | Path], out: str | Path, weights: list[flo
         raise ValueError(f"{out}: already holds {', '.join(taken)}; choose an empty or new directory "
                          "(tenku does not overwrite a model)")
 
-    configs = [_read_json(s / "dit_config.json") for s in sources]
+    configs = [read_json_object(s / "dit_config.json") for s in sources]
     for source, config in zip(sources[1:], configs[1:]):
         if config != configs[0]:
             differ = sorted(k for k in configs[0].keys() | config.keys() if configs[0].get(k) != config.get(k))
@@ -56,10 +53,7 @@ def average_models(sources: list[str | Path], out: str | Path, weights: list[flo
     dtypes: dict[str, torch.dtype] = {}
     for source, weight in zip(sources, weights):
         path = source / "dit.safetensors"
-        try:
-            state = load_file(str(path))
-        except SafetensorError as error:
-            raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+        state = read_safetensors(path)
         if total and state.keys() != total.keys():
             raise ValueError(f"{path}: holds other tensors than {sources[0] / 'dit.safetensors'}")
         for name, tensor in state.items():
@@ -74,7 +68,7 @@ def average_models(sources: list[str | Path], out: str | Path, weights: list[flo
             else:
                 total[name], dtypes[name] = value, tensor.dtype
 
-    pipeline = _read_json(sources[0] / "pipeline.json")
+    pipeline = read_json_object(sources[0] / "pipeline.json")
     vae = pipeline.get("vae")
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(vae, str) and not Path(vae).is_absolute():
@@ -95,16 +89,6 @@ def _normalised(weights: list[float] | None, count: int) -> list[float]:
     if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"weights must be finite numbers >= 0 with a positive sum, not {weights}")
     return [w / sum(weights) for w in weights]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return value
 
 
 def add_average_command(train_commands: argparse._SubParsersAction) -> None:

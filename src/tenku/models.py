@@ -33,30 +33,41 @@ def shipped_model_dir(name: str) -> Path:
     return path
 
 
-def read_config(path: Path, config_class: type[T]) -> T:
-    """A dataclass config from its JSON file; bad JSON or fields are a ValueError naming the file."""
+def read_json_object(path: Path, what: str = "a JSON object") -> dict:
+    """A JSON file holding an object; bad JSON or another JSON value is a ValueError naming the file."""
     try:
         values = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a JSON object of {config_class.__name__} fields")
+        raise ValueError(f"{path}: expected {what}")
+    return values
+
+
+def read_config(path: Path, config_class: type[T]) -> T:
+    """A dataclass config from its JSON file; bad JSON or fields are a ValueError naming the file."""
+    values = read_json_object(path, f"a JSON object of {config_class.__name__} fields")
     try:
         return config_class(**values)
     except (TypeError, ValueError) as error:  # unknown or missing fields, or values __post_init__ refuses
         raise ValueError(f"{path}: not a valid {config_class.__name__} ({error})") from None
 
 
-def load_weights(model, path: Path) -> None:
-    """Load safetensors weights into `model` as float32. A file that is not safetensors, or whose
-    tensors do not fit the model its config describes, is a ValueError naming the file."""
+def read_safetensors(path: Path) -> dict:
+    """The tensors of a safetensors file; a file that is not one is a ValueError naming it."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except SafetensorError as error:
         raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def load_weights(model, path: Path) -> None:
+    """Load safetensors weights into `model` as float32. A file that is not safetensors, or whose
+    tensors do not fit the model its config describes, is a ValueError naming the file."""
+    state = read_safetensors(path)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
     if found != expected:

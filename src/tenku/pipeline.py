@@ -199,6 +199,10 @@ def _window_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed) % 2**32, index]).generate_state(1)[0])
 
 
+MODEL_FILES = ("dit.safetensors", "dit_config.json", "pipeline.json")
+"""The files of a tenku model directory."""
+
+
 def model_directory(path: str | Path | None = None) -> Path:
     """A tenku model directory (dit.safetensors, dit_config.json, pipeline.json), checked to hold
     its three files; None: the shipped model."""
@@ -207,7 +211,7 @@ def model_directory(path: str | Path | None = None) -> Path:
     directory = shipped_model_dir(DEFAULT_MODEL) if path is None else Path(path)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such model directory")
-    for name in ("dit.safetensors", "dit_config.json", "pipeline.json"):
+    for name in MODEL_FILES:
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name}: missing; a tenku model directory holds "
                                     "dit.safetensors, dit_config.json and pipeline.json")
