@@ -3,7 +3,7 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
-        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-shape 0 1] [--min-objects 2]
+        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] [--binding-shape 0 1] [--min-objects 2]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -48,6 +48,8 @@ def main() -> None:
                         help="weight of its motion term (PipelineConfig.binding_motion; default: the model's)")
     parser.add_argument("--binding-compact", type=float, nargs="+", default=[None],
                         help="weight of its one-place term (PipelineConfig.binding_compact; default: the model's)")
+    parser.add_argument("--binding-steady", type=float, nargs="+", default=[None],
+                        help="weight of its steady-size term (PipelineConfig.binding_steady; default: the model's)")
     parser.add_argument("--binding-shape", type=float, nargs="+", default=[None],
                         help="weight of its shape term (PipelineConfig.binding_shape; default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
@@ -70,6 +72,7 @@ def main() -> None:
     knobs = {"guidance": args.guidance, "steps": args.steps, "sampler": args.sampler,
              "binding_guidance": args.binding_guidance, "binding_guidance_until": args.binding_until,
              "binding_motion": args.binding_motion, "binding_compact": args.binding_compact,
+             "binding_steady": args.binding_steady,
              "binding_shape": args.binding_shape}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")

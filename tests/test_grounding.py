@@ -19,6 +19,7 @@ from tenku.grounding import (
     prompt_shape_groups,
     separation_loss,
     shape_loss,
+    steady_loss,
     token_regions,
     word_spans,
 )
@@ -251,6 +252,34 @@ def test_compact_loss_asks_each_object_for_one_place_per_frame():
     torch.manual_seed(0)
     logits = torch.randn(1, 2 * 64, 4, requires_grad=True)
     compact_loss([logits.softmax(-1)], groups, grid).backward()
+    assert logits.grad.abs().sum() > 0  # it can steer a sample
+
+
+def test_steady_loss_asks_each_object_for_the_same_mass_in_every_frame():
+    groups = torch.zeros(1, 4, dtype=torch.bool)
+    groups[0, 2] = True
+    grid = (3, 8, 8)
+
+    def maps(*cells_per_frame):
+        attention = torch.full((3, 8, 8, 4), 0.05)
+        for f, cells in enumerate(cells_per_frame):
+            attention[f, :cells // 8, :, 2] = 1.0  # rows of the object's cells (cells a multiple of 8)
+            attention[f, cells // 8, : cells % 8, 2] = 1.0
+        return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+
+    # the same size in every frame, wherever it is: 0
+    assert steady_loss(maps(4, 4, 4), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
+    # excess over each frame's mean: a * n (1 - n / 64) for n cells of attention a above the rest
+    a = 1 / 1.15 - 0.05 / 1.15
+    mass = torch.tensor([a * n * (1 - n / 64) for n in (8, 2, 8)])
+    expected = (mass.std() / mass.mean()).item()
+    assert steady_loss(maps(8, 2, 8), groups, grid).item() == pytest.approx(expected, rel=1e-4)
+    assert steady_loss(maps(8, 2, 8), groups, grid).item() > steady_loss(maps(8, 6, 8), groups, grid).item() > 0
+    one_frame = [torch.full((1, 64, 4), 0.25)]
+    assert steady_loss(one_frame, groups, (1, 8, 8)).item() == 0.0  # no frames to compare
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3 * 64, 4, requires_grad=True)
+    steady_loss([logits.softmax(-1)], groups, grid).backward()
     assert logits.grad.abs().sum() > 0  # it can steer a sample
 
 

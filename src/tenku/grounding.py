@@ -470,6 +470,31 @@ def _compact(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
     return (1 - window.flatten(2).amax(-1)).mean()
 
 
+def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """The steady-size term of attention-guided sampling: each object's words should mark as much of
+    every latent frame as of the others, so the object keeps its size from frame to frame.
+
+    Arguments as for `separation_loss`. An object's mass in a latent frame is how much its tokens
+    read its words more than the frame's mean does (the sum of that excess, clipped at 0: what
+    `_place_weights` normalises away); the term is the coefficient of variation of that mass over
+    the latent frames, averaged over objects. Aimed at the shipped model's commonest persistence
+    failure, an object that shrinks to a third of its area for a latent frame or two and grows back
+    (a resize event; session 30: in "a red circle bouncing", seed 0, the object's mass in latent
+    frame 2 fell from 2.2 to 1.8 while the other frames held 2.1 to 2.5, and frames 5-8 came out at
+    a third of frame 0's area). 0 for one latent frame."""
+    return _steady(_object_shares(maps, groups)[0], grid)
+
+
+def _steady(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """`steady_loss` from `_object_shares`' per-object attention."""
+    t, h, w = grid
+    if t < 2:
+        return per_object.sum() * 0.0
+    values = per_object.reshape(t, h * w, -1)
+    mass = F.relu(values - values.mean(1, keepdim=True)).sum(1)  # (T, O)
+    return (mass.std(0) / mass.mean(0).clamp_min(1e-8)).mean()
+
+
 def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
     """The shape term of attention-guided sampling: a video token that reads an object's colour
     words should read that object's shape word, not another object's.
@@ -500,11 +525,12 @@ def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) 
 
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
                   directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
-                  compact_weight: float = 0.0, anchors: Tensor | None = None, anchor_weight: float = 0.0) -> Tensor:
+                  compact_weight: float = 0.0, anchors: Tensor | None = None, anchor_weight: float = 0.0,
+                  steady_weight: float = 0.0) -> Tensor:
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
     `compact_weight` times `compact_loss`, plus `anchor_weight` times `anchor_loss` to `anchors`
-    (left out when None), from one reading of the maps. (`shape_loss` takes a step of its own.)"""
+    (left out when None), plus `steady_weight` times `steady_loss`, from one reading of the maps. (`shape_loss` takes a step of its own.)"""
     per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
     if motion_weight > 0 and any(d is not None for d in directions):
@@ -513,4 +539,6 @@ def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]
         loss = loss + compact_weight * _compact(per_object, grid)
     if anchors is not None and anchor_weight > 0:
         loss = loss + anchor_weight * _anchor(_centres(per_object, share, grid), anchors)
+    if steady_weight > 0:
+        loss = loss + steady_weight * _steady(per_object, grid)
     return loss

@@ -118,6 +118,11 @@ class PipelineConfig:
     motion term are all it descends. Only for clips with no known frames (text to video, a loop's
     first half, a long video's first window): with known frames it cost animate direction and
     backward persistence on their tuning cases (session 24). 0: off."""
+    binding_steady: float = 0.0
+    """Weight of `grounding.steady_loss` (each object's attention marking as much of every latent frame,
+    against objects that shrink for a frame or two and grow back) added to the loss that
+    attention-guided sampling descends. As the one-place term, only for clips with no known frames,
+    and, above 0, on prompts naming one object too. 0: off."""
     binding_shape: float = 0.0
     """Step of attention-guided sampling along `grounding.shape_loss` (a token that reads an object's
     colour words reads that object's shape word, against objects drawn in another's shape), in
@@ -163,7 +168,7 @@ class PipelineConfig:
         for name in ("binding_guidance_until", "edit_binding_until"):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("binding_motion", "binding_compact", "binding_shape", "edit_binding", "edit_anchor"):
+        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_shape", "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
@@ -456,8 +461,10 @@ class Pipeline(RequestChecks):
         # term was tuned on text to video only (session 25)
         free_only = bool(free.all())
         compact = c.binding_compact if free_only else 0.0
+        steady = c.binding_steady if free_only else 0.0
         layout = {**encoder_layout(encoder), "length": text.shape[1]}
-        groups = prompt_object_groups(encoder.tokenizer, prompt, **layout, min_objects=1 if compact > 0 else 2)
+        groups = prompt_object_groups(encoder.tokenizer, prompt, **layout,
+                                      min_objects=1 if compact > 0 or steady > 0 else 2)
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
@@ -480,7 +487,7 @@ class Pipeline(RequestChecks):
                     if anchor_weight > 0 and not anchors:
                         anchors.append(object_centres(maps, groups, grid).detach())
                     loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
-                                         anchors[0] if anchors else None, anchor_weight)
+                                         anchors[0] if anchors else None, anchor_weight, steady)
                     # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
                     # does not take from the others' (in one loss it cost count and persistence; session 25)
                     terms = [(loss, 1.0)]
