@@ -402,7 +402,8 @@ def main() -> None:
     report = {"model": args.model or "shipped", "cases": args.cases, "tuning": args.tuning,
               "steps": args.steps or pipeline.config.steps, "guidance": pipeline.config.guidance,
               "binding_guidance": pipeline.config.binding_guidance, "binding_motion": pipeline.config.binding_motion,
-              "binding_compact": pipeline.config.binding_compact, "edit_guidance": pipeline.config.edit_guidance,
+              "binding_compact": pipeline.config.binding_compact, "binding_steady": pipeline.config.binding_steady,
+              "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
               "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}
     for mode, name, run in (("animate", "animate", lambda: bench_animate(pipeline, cases, args.steps)),

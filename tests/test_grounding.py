@@ -234,53 +234,61 @@ def test_separation_loss_rewards_objects_that_hold_places_of_their_own():
     assert only_first == pytest.approx(0.5, abs=1e-5)  # object 1 is missing from every frame
 
 
+ONE_WORD = torch.tensor([[False, False, True, False]])
+"""One object whose words are the third of four text states."""
+
+
+def one_word_maps(marked: torch.Tensor) -> list[torch.Tensor]:
+    """`(T, 8, 8)` bool tokens that read the object's word -> one block's `(1, N, 4)` attention:
+    1 to the word where marked, 0.05 to every state elsewhere, normalised over the text."""
+    attention = torch.full((*marked.shape, 4), 0.05)
+    attention[..., 2][marked] = 1.0
+    return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+
+
+def steers_a_sample(loss, grid: tuple[int, int, int]) -> bool:
+    """Whether `loss(maps, groups, grid)` has a gradient with respect to random attention logits."""
+    torch.manual_seed(0)
+    logits = torch.randn(1, grid[0] * grid[1] * grid[2], 4, requires_grad=True)
+    loss([logits.softmax(-1)], ONE_WORD, grid).backward()
+    return bool(logits.grad.abs().sum() > 0)
+
+
 def test_compact_loss_asks_each_object_for_one_place_per_frame():
-    groups = torch.zeros(1, 4, dtype=torch.bool)
-    groups[0, 2] = True
     grid = (2, 8, 8)
 
     def maps(*places):
-        attention = torch.full((2, 8, 8, 4), 0.05)
+        marked = torch.zeros(grid, dtype=torch.bool)
         for y, x in places:
-            attention[:, y, x, 2] = 1.0
-        return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+            marked[:, y, x] = True
+        return one_word_maps(marked)
 
-    assert compact_loss(maps((3, 3)), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
-    assert compact_loss(maps((3, 3), (3, 4), (4, 3)), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
-    assert compact_loss(maps((1, 1), (6, 6)), groups, grid).item() == pytest.approx(0.5, abs=1e-3)  # drawn twice
-    assert compact_loss(maps((1, 1), (1, 6), (6, 1)), groups, grid).item() == pytest.approx(2 / 3, abs=1e-3)
-    torch.manual_seed(0)
-    logits = torch.randn(1, 2 * 64, 4, requires_grad=True)
-    compact_loss([logits.softmax(-1)], groups, grid).backward()
-    assert logits.grad.abs().sum() > 0  # it can steer a sample
+    assert compact_loss(maps((3, 3)), ONE_WORD, grid).item() == pytest.approx(0.0, abs=1e-6)
+    assert compact_loss(maps((3, 3), (3, 4), (4, 3)), ONE_WORD, grid).item() == pytest.approx(0.0, abs=1e-6)
+    assert compact_loss(maps((1, 1), (6, 6)), ONE_WORD, grid).item() == pytest.approx(0.5, abs=1e-3)  # drawn twice
+    assert compact_loss(maps((1, 1), (1, 6), (6, 1)), ONE_WORD, grid).item() == pytest.approx(2 / 3, abs=1e-3)
+    assert steers_a_sample(compact_loss, grid)
 
 
 def test_steady_loss_asks_each_object_for_the_same_mass_in_every_frame():
-    groups = torch.zeros(1, 4, dtype=torch.bool)
-    groups[0, 2] = True
     grid = (3, 8, 8)
 
     def maps(*cells_per_frame):
-        attention = torch.full((3, 8, 8, 4), 0.05)
+        marked = torch.zeros(grid, dtype=torch.bool)
         for f, cells in enumerate(cells_per_frame):
-            attention[f, :cells // 8, :, 2] = 1.0  # rows of the object's cells (cells a multiple of 8)
-            attention[f, cells // 8, : cells % 8, 2] = 1.0
-        return [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+            marked[f].view(-1)[:cells] = True  # the object's first `cells` tokens in row order
+        return one_word_maps(marked)
 
     # the same size in every frame, wherever it is: 0
-    assert steady_loss(maps(4, 4, 4), groups, grid).item() == pytest.approx(0.0, abs=1e-6)
-    # excess over each frame's mean: a * n (1 - n / 64) for n cells of attention a above the rest
-    a = 1 / 1.15 - 0.05 / 1.15
+    assert steady_loss(maps(4, 4, 4), ONE_WORD, grid).item() == pytest.approx(0.0, abs=1e-6)
+    # excess over each frame's mean: a * n (1 - n / 64) for n tokens that read the word by a more than the rest
+    a = (1 - 0.05) / 1.15
     mass = torch.tensor([a * n * (1 - n / 64) for n in (8, 2, 8)])
     expected = (mass.std() / mass.mean()).item()
-    assert steady_loss(maps(8, 2, 8), groups, grid).item() == pytest.approx(expected, rel=1e-4)
-    assert steady_loss(maps(8, 2, 8), groups, grid).item() > steady_loss(maps(8, 6, 8), groups, grid).item() > 0
-    one_frame = [torch.full((1, 64, 4), 0.25)]
-    assert steady_loss(one_frame, groups, (1, 8, 8)).item() == 0.0  # no frames to compare
-    torch.manual_seed(0)
-    logits = torch.randn(1, 3 * 64, 4, requires_grad=True)
-    steady_loss([logits.softmax(-1)], groups, grid).backward()
-    assert logits.grad.abs().sum() > 0  # it can steer a sample
+    assert steady_loss(maps(8, 2, 8), ONE_WORD, grid).item() == pytest.approx(expected, rel=1e-4)
+    assert steady_loss(maps(8, 2, 8), ONE_WORD, grid).item() > steady_loss(maps(8, 6, 8), ONE_WORD, grid).item() > 0
+    assert steady_loss([torch.full((1, 64, 4), 0.25)], ONE_WORD, (1, 8, 8)).item() == 0.0  # no frames to compare
+    assert steers_a_sample(steady_loss, grid)
 
 
 def test_prompt_shape_groups_split_colour_words_from_shape_words(text_encoder):
