@@ -363,10 +363,15 @@ def _place_weights(values: Tensor, grid: tuple[int, int, int]) -> Tensor:
     """`(N, O)` per-token attention to each object -> `(T, hw, O)`: where each object is in each latent
     frame, as the tokens that read it more than most (less the frame's mean, clipped at 0),
     normalised to sum to 1 over the frame."""
+    weight = _excess(values, grid)
+    return weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+
+
+def _excess(values: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """`(N, O)` per-token attention to each object -> `(T, hw, O)`, less each frame's mean, clipped at 0."""
     t, h, w = grid
     weight = values.reshape(t, h * w, -1)
-    weight = F.relu(weight - weight.mean(1, keepdim=True))
-    return weight / weight.sum(1, keepdim=True).clamp_min(1e-8)
+    return F.relu(weight - weight.mean(1, keepdim=True))
 
 
 MOTION_MARGIN = 0.05
@@ -487,11 +492,9 @@ def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) 
 
 def _steady(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
     """`steady_loss` from `_object_shares`' per-object attention."""
-    t, h, w = grid
-    if t < 2:
+    if grid[0] < 2:
         return per_object.sum() * 0.0
-    values = per_object.reshape(t, h * w, -1)
-    mass = F.relu(values - values.mean(1, keepdim=True)).sum(1)  # (T, O)
+    mass = _excess(per_object, grid).sum(1)  # (T, O)
     return (mass.std(0) / mass.mean(0).clamp_min(1e-8)).mean()
 
 
@@ -530,7 +533,8 @@ def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
     `compact_weight` times `compact_loss`, plus `anchor_weight` times `anchor_loss` to `anchors`
-    (left out when None), plus `steady_weight` times `steady_loss`, from one reading of the maps. (`shape_loss` takes a step of its own.)"""
+    (left out when None), plus `steady_weight` times `steady_loss`, from one reading of the maps.
+    (`shape_loss` takes a step of its own.)"""
     per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
     if motion_weight > 0 and any(d is not None for d in directions):
