@@ -289,6 +289,17 @@ def test_steady_loss_asks_each_object_for_the_same_mass_in_every_frame():
     assert steady_loss(maps(8, 2, 8), ONE_WORD, grid).item() > steady_loss(maps(8, 6, 8), ONE_WORD, grid).item() > 0
     assert steady_loss([torch.full((1, 64, 4), 0.25)], ONE_WORD, (1, 8, 8)).item() == 0.0  # no frames to compare
     assert steers_a_sample(steady_loss, grid)
+    # with known frames, their mean mass is the size the free frames are asked for
+    known = torch.tensor([True, False, False])
+    assert steady_loss(maps(8, 8, 8), ONE_WORD, grid, known).item() == pytest.approx(0.0, abs=1e-6)
+    rms = (mass[1:] - mass[0]).pow(2).mean().sqrt() / mass[0]
+    assert steady_loss(maps(8, 2, 8), ONE_WORD, grid, known).item() == pytest.approx(rms.item(), rel=1e-4)
+    # the size asked for is the known frames', not the free frames' own: two equal free frames smaller
+    # than the known one still cost
+    assert steady_loss(maps(8, 2, 2), ONE_WORD, grid, known).item() > 0.5
+    assert steady_loss(maps(2, 2, 8), ONE_WORD, grid, torch.tensor([True, True, False])).item() > 0.5
+    assert steady_loss(maps(8, 2, 8), ONE_WORD, grid, torch.ones(3, dtype=torch.bool)).item() == 0.0  # nothing free
+    assert steers_a_sample(lambda m, g, grid: steady_loss(m, g, grid, known), grid)
 
 
 def test_prompt_shape_groups_split_colour_words_from_shape_words(text_encoder):

@@ -201,6 +201,21 @@ def test_steady_size_term_guides_clips_with_no_known_frames(tiny_vae_dir, text_e
                                guided_sample(tiny_vae_dir, text_encoder, one))  # no step: no guidance
 
 
+def test_known_frames_steady_term_guides_clips_with_known_frames_only(tiny_vae_dir, text_encoder):
+    def sample(prompt, weight, **kwargs):
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_steady_known=weight,
+                             **kwargs)
+
+    one = "a red square moving left on a black background"
+    cond, mask = torch.randn(1, 4, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]])
+    guided = sample(one, 1.0, cond=cond, cond_mask=mask)
+    assert not torch.allclose(guided, sample(one, 0.0, cond=cond, cond_mask=mask))  # one object is enough
+    torch.testing.assert_close(guided[:, :, 0], cond[:, :, 0])  # known frames stay as given
+    torch.testing.assert_close(sample(one, 1.0), sample(one, 0.0))  # no known frames: binding_steady's place
+    two = "a red square moving left and a blue circle falling on a black background"
+    assert not torch.allclose(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
+
+
 def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text_encoder):
     def sample(prompt, weight, **kwargs):
         return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_shape=weight, **kwargs)
@@ -233,7 +248,7 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
                                           ("binding_motion", float("inf")), ("binding_compact", -0.5),
-                                          ("binding_steady", -1.0), ("binding_shape", float("nan")), ("edit_binding", -0.1),
+                                          ("binding_steady", -1.0), ("binding_steady_known", float("inf")), ("binding_shape", float("nan")), ("edit_binding", -0.1),
                                           ("edit_binding_until", -0.2), ("edit_anchor", float("inf"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):

@@ -475,7 +475,7 @@ def _compact(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
     return (1 - window.flatten(2).amax(-1)).mean()
 
 
-def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) -> Tensor:
+def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int], known: Tensor | None = None) -> Tensor:
     """The steady-size term of attention-guided sampling: each object's words should mark as much of
     every latent frame as of the others, so the object keeps its size from frame to frame.
 
@@ -486,16 +486,24 @@ def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]) 
     failure, an object that shrinks to a third of its area for a latent frame or two and grows back
     (a resize event; session 30: in "a red circle bouncing", seed 0, the object's mass in latent
     frame 2 fell from 2.2 to 1.8 while the other frames held 2.1 to 2.5, and frames 5-8 came out at
-    a third of frame 0's area). 0 for one latent frame."""
-    return _steady(_object_shares(maps, groups)[0], grid)
+    a third of frame 0's area). 0 for one latent frame.
+
+    With `known` (`(T,)` bool, the latent frames that are given: extend, connect, animate) the known
+    frames set the size: the term is the root mean square of each free frame's mass less the known
+    frames' mean mass, over that mean, averaged over objects; 0 when every frame is known."""
+    return _steady(_object_shares(maps, groups)[0], grid, known)
 
 
-def _steady(per_object: Tensor, grid: tuple[int, int, int]) -> Tensor:
+def _steady(per_object: Tensor, grid: tuple[int, int, int], known: Tensor | None = None) -> Tensor:
     """`steady_loss` from `_object_shares`' per-object attention."""
-    if grid[0] < 2:
+    if grid[0] < 2 or (known is not None and bool(known.all())):
         return per_object.sum() * 0.0
     mass = _excess(per_object, grid).sum(1)  # (T, O)
-    return (mass.std(0) / mass.mean(0).clamp_min(1e-8)).mean()
+    if known is None or not bool(known.any()):
+        return (mass.std(0) / mass.mean(0).clamp_min(1e-8)).mean()
+    reference = mass[known].mean(0).detach()  # (O,)
+    spread = (mass[~known] - reference).pow(2).mean(0).sqrt()
+    return (spread / reference.clamp_min(1e-8)).mean()
 
 
 def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
@@ -529,11 +537,12 @@ def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) 
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
                   directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
                   compact_weight: float = 0.0, anchors: Tensor | None = None, anchor_weight: float = 0.0,
-                  steady_weight: float = 0.0) -> Tensor:
+                  steady_weight: float = 0.0, known: Tensor | None = None) -> Tensor:
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
     `compact_weight` times `compact_loss`, plus `anchor_weight` times `anchor_loss` to `anchors`
-    (left out when None), plus `steady_weight` times `steady_loss`, from one reading of the maps.
+    (left out when None), plus `steady_weight` times `steady_loss` (with `known`, the given latent
+    frames), from one reading of the maps.
     (`shape_loss` takes a step of its own.)"""
     per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
@@ -544,5 +553,5 @@ def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]
     if anchors is not None and anchor_weight > 0:
         loss = loss + anchor_weight * _anchor(_centres(per_object, share, grid), anchors)
     if steady_weight > 0:
-        loss = loss + steady_weight * _steady(per_object, grid)
+        loss = loss + steady_weight * _steady(per_object, grid, known)
     return loss

@@ -123,6 +123,11 @@ class PipelineConfig:
     against objects that shrink for a frame or two and grow back) added to the loss that
     attention-guided sampling descends. As the one-place term, only for clips with no known frames,
     and, above 0, on prompts naming one object too. 0: off."""
+    binding_steady_known: float = 0.0
+    """`binding_steady` for clips with known frames (animate, extend, connect, a long video's later
+    windows): each free latent frame's object mass is asked to match the known frames' mean, so
+    objects keep the size the given frames show. Above 0, attention-guided sampling also acts on
+    one-object prompts with known frames. 0: off."""
     binding_shape: float = 0.0
     """Step of attention-guided sampling along `grounding.shape_loss` (a token that reads an object's
     colour words reads that object's shape word, against objects drawn in another's shape), in
@@ -168,7 +173,8 @@ class PipelineConfig:
         for name in ("binding_guidance_until", "edit_binding_until"):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_shape", "edit_binding", "edit_anchor"):
+        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_known", "binding_shape",
+                     "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.context_latents < 1:
@@ -461,7 +467,8 @@ class Pipeline(RequestChecks):
         # term was tuned on text to video only (session 25)
         free_only = bool(free.all())
         compact = c.binding_compact if free_only else 0.0
-        steady = c.binding_steady if free_only else 0.0
+        steady = c.binding_steady if free_only else c.binding_steady_known
+        known = None if free_only else free.reshape(-1) == 0  # (t,) the given latent frames
         layout = {**encoder_layout(encoder), "length": text.shape[1]}
         groups = prompt_object_groups(encoder.tokenizer, prompt, **layout,
                                       min_objects=1 if compact > 0 or steady > 0 else 2)
@@ -487,7 +494,7 @@ class Pipeline(RequestChecks):
                     if anchor_weight > 0 and not anchors:
                         anchors.append(object_centres(maps, groups, grid).detach())
                     loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
-                                         anchors[0] if anchors else None, anchor_weight, steady)
+                                         anchors[0] if anchors else None, anchor_weight, steady, known)
                     # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
                     # does not take from the others' (in one loss it cost count and persistence; session 25)
                     terms = [(loss, 1.0)]
