@@ -199,6 +199,13 @@ def test_steady_size_term_guides_clips_with_no_known_frames(tiny_vae_dir, text_e
     torch.testing.assert_close(sample(one, 1.0, cond=cond, cond_mask=mask), sample(one, 0.0, cond=cond, cond_mask=mask))
     torch.testing.assert_close(guided_sample(tiny_vae_dir, text_encoder, one, binding_steady=1.0),
                                guided_sample(tiny_vae_dir, text_encoder, one))  # no step: no guidance
+    # binding_steady_objects: the most objects a prompt may name for the term to act
+    assert not torch.allclose(sample(one, 1.0, binding_steady_objects=1), sample(one, 0.0))
+    torch.testing.assert_close(sample(two, 1.0, binding_steady_objects=1), sample(two, 0.0))
+    assert not torch.allclose(sample(two, 1.0, binding_steady_objects=2), sample(two, 0.0))
+    # not in edits, which keep their own settings
+    torch.testing.assert_close(sample(one, 1.0, edit_binding=0.5, editing=True),
+                               sample(one, 0.0, edit_binding=0.5, editing=True))
 
 
 def test_known_frames_steady_term_guides_clips_with_known_frames_only(tiny_vae_dir, text_encoder):
@@ -248,7 +255,10 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
                                           ("binding_motion", float("inf")), ("binding_compact", -0.5),
-                                          ("binding_steady", -1.0), ("binding_steady_known", float("inf")), ("binding_shape", float("nan")), ("edit_binding", -0.1),
+                                          ("binding_steady", -1.0), ("binding_steady_objects", 0),
+                                          ("binding_steady_objects", 1.5), ("binding_steady_objects", True),
+                                          ("binding_steady_known", float("inf")), ("binding_shape", float("nan")),
+                                          ("edit_binding", -0.1),
                                           ("edit_binding_until", -0.2), ("edit_anchor", float("inf"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):

@@ -122,7 +122,11 @@ class PipelineConfig:
     """Weight of `grounding.steady_loss` (each object's attention marking as much of every latent frame,
     against objects that shrink for a frame or two and grow back) added to the loss that
     attention-guided sampling descends. As the one-place term, only for clips with no known frames,
-    and, above 0, on prompts naming one object too. 0: off."""
+    and, above 0, on prompts naming one object too; not in edits. 0: off."""
+    binding_steady_objects: int | None = None
+    """The most objects a prompt may name for `binding_steady` to act on it; None: any number. (Session
+    31: on prompts naming two or three objects the term cost count and direction where objects cross,
+    on the benchmark and on the second tuning half; one-object prompts gained on both tuning halves.)"""
     binding_steady_known: float = 0.0
     """`binding_steady` for clips with known frames (animate, extend, connect, a long video's later
     windows): each free latent frame's object mass is asked to match the known frames' mean, so
@@ -177,6 +181,11 @@ class PipelineConfig:
                      "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        if self.binding_steady_objects is not None and (
+                isinstance(self.binding_steady_objects, bool) or not isinstance(self.binding_steady_objects, int)
+                or self.binding_steady_objects < 1):
+            raise ValueError(f"binding_steady_objects must be None or a whole number >= 1, "
+                             f"got {self.binding_steady_objects!r}")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
@@ -467,7 +476,7 @@ class Pipeline(RequestChecks):
         # term was tuned on text to video only (session 25)
         free_only = bool(free.all())
         compact = c.binding_compact if free_only else 0.0
-        steady = c.binding_steady if free_only else c.binding_steady_known
+        steady = 0.0 if editing else c.binding_steady if free_only else c.binding_steady_known
         known = None if free_only else free.reshape(-1) == 0  # (t,) the given latent frames
         layout = {**encoder_layout(encoder), "length": text.shape[1]}
         groups = prompt_object_groups(encoder.tokenizer, prompt, **layout,
@@ -475,6 +484,8 @@ class Pipeline(RequestChecks):
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
+        if c.binding_steady_objects is not None and len(groups) > c.binding_steady_objects:
+            steady = 0.0  # (with two or more objects the other terms still act)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
         found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
