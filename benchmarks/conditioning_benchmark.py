@@ -404,6 +404,7 @@ def main() -> None:
               "binding_guidance": pipeline.config.binding_guidance, "binding_motion": pipeline.config.binding_motion,
               "binding_compact": pipeline.config.binding_compact, "binding_steady": pipeline.config.binding_steady,
               "binding_steady_objects": pipeline.config.binding_steady_objects,
+              "binding_steady_many": pipeline.config.binding_steady_many,
               "binding_steady_known": pipeline.config.binding_steady_known,
               "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,

@@ -217,7 +217,7 @@ def main() -> None:
     report = {"model": args.model or "shipped", "steps": c.steps, "guidance": c.guidance,
               "binding_guidance": c.binding_guidance, "binding_guidance_until": c.binding_guidance_until,
               "binding_motion": c.binding_motion, "binding_compact": c.binding_compact, "binding_steady": c.binding_steady,
-              "binding_steady_objects": c.binding_steady_objects,
+              "binding_steady_objects": c.binding_steady_objects, "binding_steady_many": c.binding_steady_many,
               "binding_shape": c.binding_shape}
     canonical = held_out_prompts(args.num, paraphrase=False)
     report["canonical_64x64"] = score_set(pipeline, canonical, (64, 64), 2.0, videos)

@@ -3,7 +3,8 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
-        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] [--binding-shape 0 1] [--min-objects 2]
+        [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] \\
+        [--binding-steady-objects 1 any] [--binding-steady-many 0 0.3] [--binding-shape 0 1] [--min-objects 2]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -50,6 +51,12 @@ def main() -> None:
                         help="weight of its one-place term (PipelineConfig.binding_compact; default: the model's)")
     parser.add_argument("--binding-steady", type=float, nargs="+", default=[None],
                         help="weight of its steady-size term (PipelineConfig.binding_steady; default: the model's)")
+    parser.add_argument("--binding-steady-objects", nargs="+", default=[None],
+                        help="most objects a prompt may name for the steady-size term, or 'any' "
+                             "(PipelineConfig.binding_steady_objects; default: the model's)")
+    parser.add_argument("--binding-steady-many", type=float, nargs="+", default=[None],
+                        help="the steady-size term's weight past binding_steady_objects "
+                             "(PipelineConfig.binding_steady_many; default: the model's)")
     parser.add_argument("--binding-shape", type=float, nargs="+", default=[None],
                         help="weight of its shape term (PipelineConfig.binding_shape; default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
@@ -73,12 +80,16 @@ def main() -> None:
              "binding_guidance": args.binding_guidance, "binding_guidance_until": args.binding_until,
              "binding_motion": args.binding_motion, "binding_compact": args.binding_compact,
              "binding_steady": args.binding_steady,
+             "binding_steady_objects": [v if v is None else _objects(v) for v in args.binding_steady_objects],
+             "binding_steady_many": args.binding_steady_many,
              "binding_shape": args.binding_shape}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):
         flow = dataclasses.replace(base.flow, base_shift=shift or base.flow.base_shift)
         chosen = {name: value for name, value in zip(knobs, values) if value is not None}
+        if chosen.get("binding_steady_objects") == "any":
+            chosen["binding_steady_objects"] = None
         pipeline.config = c = dataclasses.replace(base, flow=flow, **chosen)
         start = time.perf_counter()
         scored = score_set(pipeline, prompts, (64, 64), 2.0, None)
@@ -95,6 +106,16 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
                                               "rows": rows, "best": best}, indent=2) + "\n")
+
+
+def _objects(value: str) -> int | str:
+    """A `--binding-steady-objects` value: 'any', or a whole number >= 1."""
+    if value == "any":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"--binding-steady-objects takes 'any' or a whole number, got {value!r}") from None
 
 
 if __name__ == "__main__":

@@ -203,6 +203,14 @@ def test_steady_size_term_guides_clips_with_no_known_frames(tiny_vae_dir, text_e
     assert not torch.allclose(sample(one, 1.0, binding_steady_objects=1), sample(one, 0.0))
     torch.testing.assert_close(sample(two, 1.0, binding_steady_objects=1), sample(two, 0.0))
     assert not torch.allclose(sample(two, 1.0, binding_steady_objects=2), sample(two, 0.0))
+    # binding_steady_many: the weight past binding_steady_objects (the full weight: as if there were no limit)
+    many = sample(two, 1.0, binding_steady_objects=1, binding_steady_many=0.5)
+    assert not torch.allclose(many, sample(two, 0.0)) and not torch.allclose(many, sample(two, 1.0))
+    torch.testing.assert_close(sample(two, 1.0, binding_steady_objects=1, binding_steady_many=1.0), sample(two, 1.0))
+    torch.testing.assert_close(sample(one, 1.0, binding_steady_objects=1, binding_steady_many=0.5),
+                               sample(one, 1.0))
+    torch.testing.assert_close(sample(two, 0.0, binding_steady_objects=1, binding_steady_many=0.5),
+                               sample(two, 0.0))  # no steady term: nothing to weigh
     # not in edits, which keep their own settings
     torch.testing.assert_close(sample(one, 1.0, edit_binding=0.5, editing=True),
                                sample(one, 0.0, edit_binding=0.5, editing=True))
@@ -257,6 +265,7 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("binding_motion", float("inf")), ("binding_compact", -0.5),
                                           ("binding_steady", -1.0), ("binding_steady_objects", 0),
                                           ("binding_steady_objects", 1.5), ("binding_steady_objects", True),
+                                          ("binding_steady_many", -0.5), ("binding_steady_many", float("nan")),
                                           ("binding_steady_known", float("inf")), ("binding_shape", float("nan")),
                                           ("edit_binding", -0.1),
                                           ("edit_binding_until", -0.2), ("edit_anchor", float("inf"))])

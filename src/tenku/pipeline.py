@@ -127,6 +127,9 @@ class PipelineConfig:
     """The most objects a prompt may name for `binding_steady` to act on it; None: any number. (Session
     31: on prompts naming two or three objects the term cost count and direction where objects cross,
     on the benchmark and on the second tuning half; one-object prompts gained on both tuning halves.)"""
+    binding_steady_many: float = 0.0
+    """The steady-size term's weight (in place of `binding_steady`, or `binding_steady_known` with known
+    frames) for prompts naming more objects than `binding_steady_objects`; 0: it does not act on them."""
     binding_steady_known: float = 0.0
     """`binding_steady` for clips with known frames (animate, extend, connect, a long video's later
     windows): each free latent frame's object mass is asked to match the known frames' mean, so
@@ -177,7 +180,8 @@ class PipelineConfig:
         for name in ("binding_guidance_until", "edit_binding_until"):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_known", "binding_shape",
+        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
+                     "binding_shape",
                      "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
@@ -484,8 +488,8 @@ class Pipeline(RequestChecks):
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
-        if c.binding_steady_objects is not None and len(groups) > c.binding_steady_objects:
-            steady = 0.0  # (with two or more objects the other terms still act)
+        if c.binding_steady_objects is not None and len(groups) > c.binding_steady_objects and steady > 0:
+            steady = c.binding_steady_many  # (with two or more objects the other terms act anyway)
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
         found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
