@@ -51,7 +51,7 @@ def main() -> None:
                         help="weight of its one-place term (PipelineConfig.binding_compact; default: the model's)")
     parser.add_argument("--binding-steady", type=float, nargs="+", default=[None],
                         help="weight of its steady-size term (PipelineConfig.binding_steady; default: the model's)")
-    parser.add_argument("--binding-steady-objects", nargs="+", default=[None],
+    parser.add_argument("--binding-steady-objects", type=_objects, nargs="+", default=[None],
                         help="most objects a prompt may name for the steady-size term, or 'any' "
                              "(PipelineConfig.binding_steady_objects; default: the model's)")
     parser.add_argument("--binding-steady-many", type=float, nargs="+", default=[None],
@@ -80,7 +80,7 @@ def main() -> None:
              "binding_guidance": args.binding_guidance, "binding_guidance_until": args.binding_until,
              "binding_motion": args.binding_motion, "binding_compact": args.binding_compact,
              "binding_steady": args.binding_steady,
-             "binding_steady_objects": [v if v is None else _objects(v) for v in args.binding_steady_objects],
+             "binding_steady_objects": args.binding_steady_objects,
              "binding_steady_many": args.binding_steady_many,
              "binding_shape": args.binding_shape}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
@@ -112,10 +112,9 @@ def _objects(value: str) -> int | str:
     """A `--binding-steady-objects` value: 'any', or a whole number >= 1."""
     if value == "any":
         return value
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"--binding-steady-objects takes 'any' or a whole number, got {value!r}") from None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"'any' or a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 if __name__ == "__main__":

@@ -181,8 +181,7 @@ class PipelineConfig:
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
-                     "binding_shape",
-                     "edit_binding", "edit_anchor"):
+                     "binding_shape", "edit_binding", "edit_anchor"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.binding_steady_objects is not None and (
