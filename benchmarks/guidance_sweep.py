@@ -4,7 +4,8 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
     OMP_WAIT_POLICY=PASSIVE python benchmarks/guidance_sweep.py [--model DIR] [--num 32] \\
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
         [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] \\
-        [--binding-steady-objects 1 any] [--binding-steady-many 0 0.3] [--binding-shape 0 1] [--min-objects 2]
+        [--binding-steady-objects 1 any] [--binding-steady-many 0 0.3] [--binding-shape 0 1] [--min-objects 2] \\
+        [--autoguidance 0 1 --autoguidance-model DIR]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -59,6 +60,10 @@ def main() -> None:
                              "(PipelineConfig.binding_steady_many; default: the model's)")
     parser.add_argument("--binding-shape", type=float, nargs="+", default=[None],
                         help="weight of its shape term (PipelineConfig.binding_shape; default: the model's)")
+    parser.add_argument("--autoguidance", type=float, nargs="+", default=[None],
+                        help="autoguidance weight (PipelineConfig.autoguidance; default: the model's)")
+    parser.add_argument("--autoguidance-model", default=None,
+                        help="the weaker transformer's directory for --autoguidance (default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
@@ -69,6 +74,11 @@ def main() -> None:
     torch.set_num_threads(2)
     pipeline = Pipeline.from_pretrained(args.model)
     base = pipeline.config
+    if args.autoguidance_model:
+        from tenku.pipeline import load_transformer
+
+        pipeline.weak = load_transformer(args.autoguidance_model).eval()
+        base = dataclasses.replace(base, autoguidance_model=str(Path(args.autoguidance_model).resolve()))
     from tenku.world import parse_prompt
 
     prompts = held_out_prompts(args.num, paraphrase=False, start=TUNING_START + args.offset)
@@ -82,7 +92,7 @@ def main() -> None:
              "binding_steady": args.binding_steady,
              "binding_steady_objects": args.binding_steady_objects,
              "binding_steady_many": args.binding_steady_many,
-             "binding_shape": args.binding_shape}
+             "binding_shape": args.binding_shape, "autoguidance": args.autoguidance}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):

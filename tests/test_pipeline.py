@@ -1,9 +1,11 @@
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from tenku.dit import DiT, dit_tiny
 from tenku.flow import FlowSchedule
@@ -128,6 +130,33 @@ def test_broken_model_directories_are_named(model_dir, tmp_path, damage, error, 
     Pipeline.from_pretrained(directory)  # intact, it loads
     damage(directory)
     with pytest.raises(error, match=match):
+        Pipeline.from_pretrained(directory)
+
+
+def test_autoguidance_loads_its_weak_transformer_and_changes_samples(model_dir, tmp_path):
+    """pipeline.json's autoguidance_model is a transformer directory relative to the model's; samples
+    move with the weight, weight 0 samples as without; a missing directory or weak model is named."""
+    directory = tmp_path / "model"
+    shutil.copytree(model_dir, directory)
+    weak = tiny_dit()
+    for p in weak.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    (directory / "weak").mkdir()  # a weak transformer's directory needs no pipeline.json
+    save_file(weak.state_dict(), str(directory / "weak" / "dit.safetensors"))
+    (directory / "weak" / "dit_config.json").write_text(json.dumps(asdict(weak.config)))
+    plain = Pipeline.from_pretrained(directory)
+    _break_json("pipeline.json", autoguidance=1.0, autoguidance_model="weak")(directory)
+    auto = Pipeline.from_pretrained(directory)
+    assert auto.weak is not None and torch.equal(auto.weak.final.linear.weight, weak.final.linear.weight)
+    shape, prompt = (2, 8, 8), "a red ball moving right"
+    base = plain.sample_latents(prompt, shape, seed=3)
+    assert not torch.allclose(auto.sample_latents(prompt, shape, seed=3), base)
+    auto.config.autoguidance = 0.0
+    torch.testing.assert_close(auto.sample_latents(prompt, shape, seed=3), base)
+    with pytest.raises(ValueError, match="needs the weak transformer"):
+        Pipeline(plain.dit, plain.vae, plain.text_encoder, PipelineConfig(autoguidance=1.0, autoguidance_model="weak"))
+    _break_json("pipeline.json", autoguidance_model="nowhere")(directory)
+    with pytest.raises(FileNotFoundError, match="nowhere/dit_config.json: missing"):
         Pipeline.from_pretrained(directory)
 
 
@@ -268,7 +297,9 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("binding_steady_many", -0.5), ("binding_steady_many", float("nan")),
                                           ("binding_steady_known", float("inf")), ("binding_shape", float("nan")),
                                           ("edit_binding", -0.1),
-                                          ("edit_binding_until", -0.2), ("edit_anchor", float("inf"))])
+                                          ("edit_binding_until", -0.2), ("edit_anchor", float("inf")),
+                                          ("autoguidance", -1.0), ("autoguidance", float("nan")),
+                                          ("autoguidance", 0.5)])  # (0.5 without autoguidance_model)
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

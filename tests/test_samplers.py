@@ -81,6 +81,28 @@ def test_cfg_batches_cond_and_uncond():
     torch.testing.assert_close(guided, v_uncond + 3.0 * (v_cond - v_uncond), rtol=1e-4, atol=1e-5)
 
 
+def test_autoguidance_moves_away_from_the_weak_model():
+    model, x, cond_args, uncond_args = guided_setup()
+    torch.manual_seed(3)
+    weak = DiT(dit_tiny()).eval()  # another network over the same inputs
+    for p in weak.parameters():
+        p.data.add_(0.02 * torch.randn_like(p))
+    t = torch.full((2,), 0.6)
+    with torch.no_grad():
+        v_cond, v_uncond, v_weak = model(x, t, **cond_args), model(x, t, **uncond_args), weak(x, t, **cond_args)
+        assert not torch.allclose(v_cond, v_weak)
+        for guidance, base in ((3.0, v_uncond + 3.0 * (v_cond - v_uncond)), (1.0, v_cond)):
+            auto = cfg_denoiser(model, cond_args, uncond_args, guidance, weak=weak, weak_weight=0.5)(x, t)
+            torch.testing.assert_close(auto, base + 0.5 * (v_cond - v_weak), rtol=1e-4, atol=1e-5)
+            # weight 0 is plain classifier-free guidance, with or without a weak model
+            torch.testing.assert_close(cfg_denoiser(model, cond_args, uncond_args, guidance, weak=weak)(x, t),
+                                       cfg_denoiser(model, cond_args, uncond_args, guidance)(x, t))
+    with pytest.raises(ValueError, match="needs a weak model"):
+        cfg_denoiser(model, cond_args, uncond_args, 3.0, weak_weight=0.5)
+    with pytest.raises(ValueError, match="weak_weight must be >= 0"):
+        cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=weak, weak_weight=-1.0)
+
+
 def test_same_seed_same_sample():
     model, x, cond_args, uncond_args = guided_setup()
     denoiser = cfg_denoiser(model, cond_args, uncond_args, 4.0)

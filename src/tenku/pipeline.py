@@ -154,6 +154,12 @@ class PipelineConfig:
     colour_names: bool = False
     """Read colour names the training captions never used ("sapphire", "pumpkin") as the world's
     nearest colour before encoding the prompt (`tenku.colour_names`); for models trained on the world."""
+    autoguidance: float = 0.0
+    """Weight a of autoguidance (Karras et al. 2024): every step also moves by a (v - v_weak), away from
+    what `autoguidance_model`, a weaker transformer of the same latent space (an earlier training
+    stage), predicts under the same prompt and known frames. One more model call a step. 0: off."""
+    autoguidance_model: str | None = None
+    """Directory of that transformer (dit.safetensors, dit_config.json), relative to the model directory."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -181,7 +187,7 @@ class PipelineConfig:
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
-                     "binding_shape", "edit_binding", "edit_anchor"):
+                     "binding_shape", "edit_binding", "edit_anchor", "autoguidance"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.binding_steady_objects is not None and (
@@ -189,6 +195,8 @@ class PipelineConfig:
                 or self.binding_steady_objects < 1):
             raise ValueError(f"binding_steady_objects must be None or a whole number >= 1, "
                              f"got {self.binding_steady_objects!r}")
+        if self.autoguidance > 0 and not self.autoguidance_model:
+            raise ValueError(f"autoguidance {self.autoguidance} needs autoguidance_model, the weaker transformer's directory")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
@@ -244,9 +252,19 @@ def model_directory(path: str | Path | None = None) -> Path:
 def load_dit(path: str | Path | None = None) -> DiT:
     """The transformer of a model directory (its dit_config.json and dit.safetensors), with the
     directory's and the weights' clear errors; None: the shipped model."""
+    return load_transformer(model_directory(path))
+
+
+def load_transformer(directory: str | Path) -> DiT:
+    """A transformer from a directory holding its dit_config.json and dit.safetensors (a model
+    directory, or an autoguidance model's, which needs no pipeline.json)."""
     from tenku.models import load_weights, read_config
 
-    directory = model_directory(path)
+    directory = Path(directory)
+    for name in ("dit_config.json", "dit.safetensors"):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory / name}: missing; a transformer directory holds dit.safetensors "
+                                    "and dit_config.json")
     dit = DiT(read_config(directory / "dit_config.json", DiTConfig))
     load_weights(dit, directory / "dit.safetensors")
     return dit
@@ -343,13 +361,19 @@ class RequestChecks:
 
 
 class Pipeline(RequestChecks):
-    def __init__(self, dit: DiT, vae: VideoVAE, text_encoder, config: PipelineConfig):
+    def __init__(self, dit: DiT, vae: VideoVAE, text_encoder, config: PipelineConfig, weak: DiT | None = None):
+        """`weak`: the autoguidance transformer (`PipelineConfig.autoguidance_model`), needed when
+        `config.autoguidance` > 0."""
         super().__init__(config)
+        if config.autoguidance > 0 and weak is None:
+            raise ValueError(f"autoguidance {config.autoguidance} needs the weak transformer "
+                             f"({config.autoguidance_model}); pass it as weak=")
         clauses = getattr(text_encoder, "clauses", None)
         if clauses is not None and clauses != config.text_clauses:
             raise ValueError(f"the model was trained with text_clauses={config.text_clauses} but the text encoder "
                              f"has clauses={clauses}; load it with load_text_encoder(..., clauses={config.text_clauses})")
         self.dit = dit.eval()
+        self.weak = None if weak is None else weak.eval()
         self.vae = vae.eval()
         self.text_encoder = text_encoder
 
@@ -362,7 +386,8 @@ class Pipeline(RequestChecks):
         config = read_pipeline_config(directory)
         dit = load_dit(directory)
         vae = VideoVAE.from_pretrained((directory / config.vae).resolve())
-        return cls(dit, vae, load_text_encoder(config.text_encoder, clauses=config.text_clauses), config)
+        weak = load_transformer(directory / config.autoguidance_model) if config.autoguidance_model else None
+        return cls(dit, vae, load_text_encoder(config.text_encoder, clauses=config.text_clauses), config, weak)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
         from safetensors.torch import save_file
@@ -439,7 +464,8 @@ class Pipeline(RequestChecks):
         assert cond.shape == shape and cond_mask.shape == (1, t), (cond.shape, cond_mask.shape, shape)
         extra = {"cond": cond, "cond_mask": cond_mask}
         guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
-                              {"text": null_text, "text_mask": null_mask, **extra}, guidance)
+                              {"text": null_text, "text_mask": null_mask, **extra}, guidance,
+                              weak=self.weak, weak_weight=c.autoguidance)
         known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None
 

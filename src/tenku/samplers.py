@@ -120,23 +120,33 @@ def _batch_pair(cond: Any, uncond: Any) -> Any:
 
 
 def cfg_denoiser(
-    model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float
+    model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float,
+    *, weak: Denoiser | None = None, weak_weight: float = 0.0,
 ) -> Denoiser:
     """Classifier-free guidance (Ho & Salimans 2022): `v_u + w (v_c - v_u)`.
 
     `cond_args` and `uncond_args` are keyword arguments of `model` with the same keys (e.g. text,
     text_mask, cond, cond_mask); both halves go through the model in one batched call. With
     `guidance == 1` the unconditional half is skipped, since it cancels exactly.
+
+    With `weak` (a weaker model of the same data, e.g. an earlier training stage) and `weak_weight`
+    a > 0, the result also moves away from what the weak model predicts under the same condition:
+    `+ a (v_c - v_weak)`, autoguidance (Karras et al. 2024), one more model call a step.
     """
     if set(cond_args) != set(uncond_args):
         raise ValueError(f"cond_args and uncond_args need the same keys, got {sorted(cond_args)} and {sorted(uncond_args)}")
-    if guidance == 1.0:
-        return lambda x, t, **kwargs: model(x, t, **cond_args, **kwargs)
-    batched = {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
+    if weak_weight < 0 or (weak_weight > 0 and weak is None):
+        raise ValueError(f"weak_weight must be >= 0 and needs a weak model, got {weak_weight} and {weak!r}")
+    batched = {} if guidance == 1.0 else {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
 
     def guided(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
-        v = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs)  # (2B, ...)
-        v_cond, v_uncond = v.chunk(2)  # each (B, ...)
-        return v_uncond + guidance * (v_cond - v_uncond)
+        if guidance == 1.0:
+            v = v_cond = model(x, t, **cond_args, **kwargs)
+        else:
+            v_cond, v_uncond = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs).chunk(2)  # each (B, ...)
+            v = v_uncond + guidance * (v_cond - v_uncond)
+        if weak_weight > 0:
+            v = v + weak_weight * (v_cond - weak(x, t, **cond_args, **kwargs))
+        return v
 
     return guided
