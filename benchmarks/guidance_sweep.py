@@ -5,7 +5,7 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
         [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] \\
         [--binding-steady-objects 1 any] [--binding-steady-many 0 0.3] [--binding-shape 0 1] [--min-objects 2] \\
-        [--autoguidance 0 1 --autoguidance-model DIR]
+        [--autoguidance 0 1 --autoguidance-model DIR | --autoguidance-skip 4 2,3]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -64,6 +64,9 @@ def main() -> None:
                         help="autoguidance weight (PipelineConfig.autoguidance; default: the model's)")
     parser.add_argument("--autoguidance-model", default=None,
                         help="the weaker transformer's directory for --autoguidance (default: the model's)")
+    parser.add_argument("--autoguidance-skip", type=_blocks, nargs="+", default=[None],
+                        help="blocks whose self-attention the weak model leaves out, comma-separated, e.g. 4 or 2,3 "
+                             "(PipelineConfig.autoguidance_skip; default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
@@ -92,7 +95,8 @@ def main() -> None:
              "binding_steady": args.binding_steady,
              "binding_steady_objects": args.binding_steady_objects,
              "binding_steady_many": args.binding_steady_many,
-             "binding_shape": args.binding_shape, "autoguidance": args.autoguidance}
+             "binding_shape": args.binding_shape, "autoguidance": args.autoguidance,
+             "autoguidance_skip": args.autoguidance_skip}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):
@@ -109,13 +113,25 @@ def main() -> None:
         setting = {name: getattr(c, name) for name in knobs}
         rows.append({**setting, "base_shift": flow.base_shift, "rates": rates, "mean": mean, "seconds_per_clip": seconds,
                      "samples": scored["samples"]})  # per-prompt verdicts, for compare_models.py
-        print(f"| {' | '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in setting.values())} | "
+        print(f"| {' | '.join(f'{v:g}' if isinstance(v, float) else _cell(v) for v in setting.values())} | "
               f"{flow.base_shift:g} | {rate_cells(rates)} | {100 * mean:.1f}% | {seconds:.1f} |", flush=True)
     best = max(rows, key=lambda r: r["mean"])
     print("best: " + ", ".join(f"{k} {v}" for k, v in best.items() if k not in ("rates", "seconds_per_clip", "samples")))
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
                                               "rows": rows, "best": best}, indent=2) + "\n")
+
+
+def _cell(value) -> str:
+    return (",".join(map(str, value)) or "none") if isinstance(value, tuple) else str(value)
+
+
+def _blocks(value: str) -> tuple[int, ...]:
+    """An `--autoguidance-skip` value: block numbers, comma-separated."""
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"block numbers separated by commas, got {value!r}") from None
 
 
 def _objects(value: str) -> int | str:

@@ -56,6 +56,21 @@ def test_conditioning_branch_is_zero_at_init():
     torch.testing.assert_close(model(x_t, t, text, mask, cond, cond_mask[:, None, :, None, None]), plain, rtol=0, atol=0)
 
 
+def test_skip_attention_leaves_out_the_named_blocks_self_attention():
+    model = trained(DiT(dit_tiny())).eval()
+    inputs = make_inputs(model.config)
+    full = model(*inputs)
+    skipped = model(*inputs, skip_attention=(1,))
+    assert not torch.allclose(skipped, full)
+    # the same as a block whose self-attention output is zero
+    with torch.no_grad():
+        model.blocks[1].attn.proj.weight.zero_()
+        model.blocks[1].attn.proj.bias.zero_()
+    torch.testing.assert_close(model(*inputs), skipped)
+    with pytest.raises(ValueError, match="skip_attention must list blocks 0..1"):
+        model(*inputs, skip_attention=(2,))
+
+
 def test_conditioning_arguments_are_checked():
     model = DiT(dit_tiny())
     x_t, t, text, mask = make_inputs(model.config)

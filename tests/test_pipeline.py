@@ -160,6 +160,22 @@ def test_autoguidance_loads_its_weak_transformer_and_changes_samples(model_dir, 
         Pipeline.from_pretrained(directory)
 
 
+def test_skip_guidance_weakens_the_model_itself(pipeline):
+    """autoguidance_skip: the weak model is the pipeline's own transformer without those blocks'
+    self-attention; blocks it lacks, or two weak models at once, are refused."""
+    from dataclasses import replace
+
+    shape, prompt = (2, 8, 8), "a red ball moving right"
+    base = pipeline.sample_latents(prompt, shape, seed=3)
+    skip = Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder,
+                    replace(pipeline.config, autoguidance=1.0, autoguidance_skip=(1,)))
+    assert not torch.allclose(skip.sample_latents(prompt, shape, seed=3), base)
+    with pytest.raises(ValueError, match=r"autoguidance_skip \[5\] names blocks the transformer, of 2 blocks"):
+        Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, PipelineConfig(autoguidance=1.0, autoguidance_skip=(5,)))
+    with pytest.raises(ValueError, match="two weak models"):
+        PipelineConfig(autoguidance=1.0, autoguidance_skip=(1,), autoguidance_model="weak")
+
+
 def test_known_frames_are_kept(pipeline):
     shape = (3, 8, 8)
     cond = torch.randn(1, 4, *shape)
@@ -299,7 +315,8 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("edit_binding", -0.1),
                                           ("edit_binding_until", -0.2), ("edit_anchor", float("inf")),
                                           ("autoguidance", -1.0), ("autoguidance", float("nan")),
-                                          ("autoguidance", 0.5)])  # (0.5 without autoguidance_model)
+                                          ("autoguidance", 0.5),  # (0.5 without a weak model)
+                                          ("autoguidance_skip", (-1,)), ("autoguidance_skip", (1.5,))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -21,6 +21,7 @@ exactly the model without it until training moves the projection.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -247,9 +248,12 @@ class DiTBlock(nn.Module):
         self.mlp = Mlp(width, int(width * config.mlp_ratio), width, nn.GELU())
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
-    def forward(self, x: Tensor, c: Tensor, text: Tensor, text_mask: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, text: Tensor, text_mask: Tensor, rope: tuple[Tensor, Tensor],
+                skip_attention: bool = False) -> Tensor:
+        """`skip_attention`: leave out the self-attention (the block's only way across space and time)."""
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=-1)  # each (B, D)
-        x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope)  # (B, N, D)
+        if not skip_attention:
+            x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope)  # (B, N, D)
         x = x + self.cross_attn(self.norm_cross(x), text, text_mask)  # (B, N, D)
         x = x + gate_mlp[:, None] * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))  # (B, N, D)
         return x
@@ -340,13 +344,16 @@ class DiT(nn.Module):
         cond_mask: Tensor | None = None,
         *,
         frame_offset: float | Tensor = 0.0,
+        skip_attention: Sequence[int] = (),
     ) -> Tensor:
         """Velocity `(B, C, T, H, W)` for `x_t (B, C, T, H, W)` at times `t (B,)` in [0, 1].
 
         text `(B, L, text_dim)` with `text_mask (B, L)` bool, True for real tokens (each row needs
         one). `cond (B, C, T, H, W)` holds known latent frames where `cond_mask` (`(B, T)` or
         `(B, 1, T, 1, 1)`) is 1. `frame_offset` shifts the RoPE time of the first latent frame
-        (`(B,)` for per-sample offsets), for windows of a longer video.
+        (`(B,)` for per-sample offsets), for windows of a longer video. `skip_attention` lists blocks
+        whose self-attention is left out: a weaker model of the same weights, for spatiotemporal skip
+        guidance (`PipelineConfig.autoguidance_skip`).
         """
         cfg = self.config
         batch, channels, *latent_size = x_t.shape
@@ -374,11 +381,13 @@ class DiT(nn.Module):
 
         rope = rope_3d(*grid, cfg.head_dim, axes_dim=cfg.rope_axes, theta=cfg.rope_theta,
                        t_offset=frame_offset, space_scale=cfg.rope_space_scale, device=x.device)  # cos, sin: (N, head_dim/2) or (B, N, head_dim/2)
-        for block in self.blocks:
+        if any(not 0 <= i < cfg.depth for i in skip_attention):
+            raise ValueError(f"skip_attention must list blocks 0..{cfg.depth - 1}, got {list(skip_attention)}")
+        for i, block in enumerate(self.blocks):
             if cfg.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, c, text_tokens, text_mask, rope, use_reentrant=False)  # (B, N, D)
+                x = checkpoint(block, x, c, text_tokens, text_mask, rope, i in skip_attention, use_reentrant=False)  # (B, N, D)
             else:
-                x = block(x, c, text_tokens, text_mask, rope)  # (B, N, D)
+                x = block(x, c, text_tokens, text_mask, rope, i in skip_attention)  # (B, N, D)
         out = self.final(x, c)  # (B, N, C*pt*ph*pw)
         return unpatchify(out, cfg.patch_size, grid).to(x_t.dtype)  # (B, C, T, H, W)
 

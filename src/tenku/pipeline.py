@@ -19,6 +19,7 @@ colour names the training captions never used are read as the nearest colour the
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -160,6 +161,9 @@ class PipelineConfig:
     stage), predicts under the same prompt and known frames. One more model call a step. 0: off."""
     autoguidance_model: str | None = None
     """Directory of that transformer (dit.safetensors, dit_config.json), relative to the model directory."""
+    autoguidance_skip: tuple[int, ...] = ()
+    """Instead of `autoguidance_model`: the weak model is this model with the self-attention of these
+    blocks left out (spatiotemporal skip guidance, after Hyung et al. 2024), so it needs no other weights."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -195,8 +199,14 @@ class PipelineConfig:
                 or self.binding_steady_objects < 1):
             raise ValueError(f"binding_steady_objects must be None or a whole number >= 1, "
                              f"got {self.binding_steady_objects!r}")
-        if self.autoguidance > 0 and not self.autoguidance_model:
-            raise ValueError(f"autoguidance {self.autoguidance} needs autoguidance_model, the weaker transformer's directory")
+        self.autoguidance_skip = tuple(self.autoguidance_skip)
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in self.autoguidance_skip):
+            raise ValueError(f"autoguidance_skip must list block numbers >= 0, got {list(self.autoguidance_skip)}")
+        if self.autoguidance_model and self.autoguidance_skip:
+            raise ValueError("autoguidance_model and autoguidance_skip are two weak models: set one")
+        if self.autoguidance > 0 and not (self.autoguidance_model or self.autoguidance_skip):
+            raise ValueError(f"autoguidance {self.autoguidance} needs a weak model: autoguidance_model (a weaker "
+                             "transformer's directory) or autoguidance_skip (blocks whose self-attention it leaves out)")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
 
@@ -365,7 +375,7 @@ class Pipeline(RequestChecks):
         """`weak`: the autoguidance transformer (`PipelineConfig.autoguidance_model`), needed when
         `config.autoguidance` > 0."""
         super().__init__(config)
-        if config.autoguidance > 0 and weak is None:
+        if config.autoguidance > 0 and config.autoguidance_model and weak is None:
             raise ValueError(f"autoguidance {config.autoguidance} needs the weak transformer "
                              f"({config.autoguidance_model}); pass it as weak=")
         clauses = getattr(text_encoder, "clauses", None)
@@ -374,6 +384,9 @@ class Pipeline(RequestChecks):
                              f"has clauses={clauses}; load it with load_text_encoder(..., clauses={config.text_clauses})")
         self.dit = dit.eval()
         self.weak = None if weak is None else weak.eval()
+        if any(i >= dit.config.depth for i in config.autoguidance_skip):
+            raise ValueError(f"autoguidance_skip {list(config.autoguidance_skip)} names blocks the transformer, "
+                             f"of {dit.config.depth} blocks, does not have")
         self.vae = vae.eval()
         self.text_encoder = text_encoder
 
@@ -465,7 +478,7 @@ class Pipeline(RequestChecks):
         extra = {"cond": cond, "cond_mask": cond_mask}
         guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
                               {"text": null_text, "text_mask": null_mask, **extra}, guidance,
-                              weak=self.weak, weak_weight=c.autoguidance)
+                              weak=self._weak_model(), weak_weight=c.autoguidance)
         known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None
 
@@ -484,6 +497,12 @@ class Pipeline(RequestChecks):
         refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion, editing)
         x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
+
+    def _weak_model(self) -> Callable | None:
+        """The autoguidance weak model: this transformer with `autoguidance_skip`'s self-attention left
+        out, or the one loaded from `autoguidance_model`."""
+        skip = self.config.autoguidance_skip
+        return functools.partial(self.dit, skip_attention=skip) if skip else self.weak
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
