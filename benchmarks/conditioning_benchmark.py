@@ -406,6 +406,8 @@ def main() -> None:
               "binding_steady_objects": pipeline.config.binding_steady_objects,
               "binding_steady_many": pipeline.config.binding_steady_many,
               "binding_steady_known": pipeline.config.binding_steady_known,
+              "autoguidance": pipeline.config.autoguidance, "autoguidance_model": pipeline.config.autoguidance_model,
+              "autoguidance_skip": pipeline.config.autoguidance_skip,
               "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
               "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}

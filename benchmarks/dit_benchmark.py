@@ -218,7 +218,8 @@ def main() -> None:
               "binding_guidance": c.binding_guidance, "binding_guidance_until": c.binding_guidance_until,
               "binding_motion": c.binding_motion, "binding_compact": c.binding_compact, "binding_steady": c.binding_steady,
               "binding_steady_objects": c.binding_steady_objects, "binding_steady_many": c.binding_steady_many,
-              "binding_shape": c.binding_shape}
+              "binding_shape": c.binding_shape, "autoguidance": c.autoguidance,
+              "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip}
     canonical = held_out_prompts(args.num, paraphrase=False)
     report["canonical_64x64"] = score_set(pipeline, canonical, (64, 64), 2.0, videos)
     report["paraphrased_64x64"] = score_set(pipeline, held_out_prompts(args.num, paraphrase=True), (64, 64), 2.0, None)

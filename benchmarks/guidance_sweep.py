@@ -119,6 +119,7 @@ def main() -> None:
     print("best: " + ", ".join(f"{k} {v}" for k, v in best.items() if k not in ("rates", "seconds_per_clip", "samples")))
     if args.out:
         Path(args.out).write_text(json.dumps({"model": args.model or "shipped", "prompts": len(prompts),
+                                              "autoguidance_model": base.autoguidance_model,
                                               "rows": rows, "best": best}, indent=2) + "\n")
 
 
