@@ -170,6 +170,13 @@ def test_skip_guidance_weakens_the_model_itself(pipeline):
     skip = Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder,
                     replace(pipeline.config, autoguidance=1.0, autoguidance_skip=(1,)))
     assert not torch.allclose(skip.sample_latents(prompt, shape, seed=3), base)
+    # it acts on clips with no known frames only, and not in edits
+    cond, mask = torch.randn(1, 4, *shape), torch.tensor([[1.0, 0.0]])
+    torch.testing.assert_close(skip.sample_latents(prompt, shape, seed=3, cond=cond, cond_mask=mask),
+                               pipeline.sample_latents(prompt, shape, seed=3, cond=cond, cond_mask=mask))
+    start = torch.randn(1, 4, *shape)
+    torch.testing.assert_close(skip.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True),
+                               pipeline.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True))
     with pytest.raises(ValueError, match=r"autoguidance_skip \[5\] names blocks the transformer, of 2 blocks"):
         Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, PipelineConfig(autoguidance=1.0, autoguidance_skip=(5,)))
     with pytest.raises(ValueError, match="two weak models"):

@@ -158,7 +158,9 @@ class PipelineConfig:
     autoguidance: float = 0.0
     """Weight a of autoguidance (Karras et al. 2024): every step also moves by a (v - v_weak), away from
     what `autoguidance_model`, a weaker transformer of the same latent space (an earlier training
-    stage), predicts under the same prompt and known frames. One more model call a step. 0: off."""
+    stage), predicts under the same prompt. One more model call a step. Only for clips with no known
+    frames (text to video, a loop's first half, a long video's first window), and not in edits: it was
+    measured on text to video alone (session 33). 0: off."""
     autoguidance_model: str | None = None
     """Directory of that transformer (dit.safetensors, dit_config.json), relative to the model directory."""
     autoguidance_skip: tuple[int, ...] = ()
@@ -476,10 +478,12 @@ class Pipeline(RequestChecks):
             cond, cond_mask = torch.zeros(shape), torch.zeros(1, t)
         assert cond.shape == shape and cond_mask.shape == (1, t), (cond.shape, cond_mask.shape, shape)
         extra = {"cond": cond, "cond_mask": cond_mask}
+        known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
+        # autoguidance was measured on text to video only: not where frames are given, nor in edits
+        weak_weight = 0.0 if editing or bool(known.any()) else c.autoguidance
         guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
                               {"text": null_text, "text_mask": null_mask, **extra}, guidance,
-                              weak=self._weak_model(), weak_weight=c.autoguidance)
-        known = cond_mask.reshape(1, 1, -1, 1, 1).to(noise.dtype)  # (1, 1, t, 1, 1)
+                              weak=self._weak_model() if weak_weight > 0 else None, weak_weight=weak_weight)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None
 
         def hold(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
