@@ -170,9 +170,12 @@ def sampling_flops(pipeline) -> dict:
 
 
 def training_flops(pipeline, batch: int = 8, repeats: int = 3) -> dict:
-    """Achieved FLOP/s of a bf16 training step (forward + backward + AdamW) at the 2 s 64x64 bucket."""
+    """Achieved FLOP/s of a training step (forward + backward + AdamW) at the 2 s 64x64 bucket, in
+    bf16 autocast as `tenku train dit` runs it, or in fp32 where this CPU emulates bf16 (as the trainer)."""
     from tenku.dit import DiT
+    from tenku.precision import use_bf16
 
+    bf16 = use_bf16(True, "training step")
     config = pipeline.dit.config
     model = DiT(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as train_dit
@@ -185,7 +188,7 @@ def training_flops(pipeline, batch: int = 8, repeats: int = 3) -> dict:
     durations = []
     for i in range(repeats + 1):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             v = model(x, t, text, mask, cond=torch.zeros_like(x), cond_mask=torch.zeros(batch, latent[0]))
         v.float().square().mean().backward()
         optimizer.step()
@@ -194,7 +197,8 @@ def training_flops(pipeline, batch: int = 8, repeats: int = 3) -> dict:
             durations.append(time.perf_counter() - start)
     seconds = float(np.median(durations))
     flops = 3 * forward_flops(config, tokens, 16) * batch
-    return {"step_seconds": seconds, "batch": batch, "tokens_per_sample": tokens, "flop_per_s": flops / seconds}
+    return {"step_seconds": seconds, "batch": batch, "tokens_per_sample": tokens, "flop_per_s": flops / seconds,
+            "dtype": "bfloat16" if bf16 else "float32"}
 
 
 def main() -> None:
@@ -220,19 +224,31 @@ def main() -> None:
               "binding_steady_objects": c.binding_steady_objects, "binding_steady_many": c.binding_steady_many,
               "binding_shape": c.binding_shape, "autoguidance": c.autoguidance,
               "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip}
+
+    def save() -> None:  # after every part, so that a stopped run keeps what it measured
+        if args.out:
+            Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
     canonical = held_out_prompts(args.num, paraphrase=False)
     report["canonical_64x64"] = score_set(pipeline, canonical, (64, 64), 2.0, videos)
+    save()
     report["paraphrased_64x64"] = score_set(pipeline, held_out_prompts(args.num, paraphrase=True), (64, 64), 2.0, None)
+    save()
     for size in [(112, 64), (64, 112)]:
         report[f"canonical_{size[0]}x{size[1]}"] = score_set(pipeline, canonical[: args.num_aspect], size, 2.0, videos)
+        save()
     report["vae_ceiling_64x64"] = vae_ceiling(pipeline.vae, args.num, (64, 64), 2.0, pipeline.config.fps)
-    report["peak_bf16_matmul_flop_per_s"] = bf16_matmul_peak()
+    save()
+    report["peak_bf16_matmul_flop_per_s"] = matmul_peak(torch.bfloat16)
+    report["peak_fp32_matmul_flop_per_s"] = matmul_peak(torch.float32)
     report["sampling"] = sampling_flops(pipeline)
     report["training"] = training_flops(pipeline, batch=24)  # the 2 s 64x64 bucket of recipes/dit_continue.json
+    save()
     report["generate_2s_64x64_wall_seconds"] = generate_wall_time(args.model)
     report["generate_2s_64x64_two_objects_wall_seconds"] = generate_wall_time(args.model, TWO_OBJECTS)
     report["benchmark_minutes"] = (time.time() - started) / 60
-    peak = report["peak_bf16_matmul_flop_per_s"]
+    save()
+    peak, fp32_peak = report["peak_bf16_matmul_flop_per_s"], report["peak_fp32_matmul_flop_per_s"]
 
     print("| set | n | colour | shape | direction | count | persistence | physics | flicker |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -252,14 +268,13 @@ def main() -> None:
     print(f"\n`tenku generate` 2 s 64x64, default settings, model loading included: "
           f"{report['generate_2s_64x64_wall_seconds']:.1f} s wall (one object), "
           f"{report['generate_2s_64x64_two_objects_wall_seconds']:.1f} s (two objects)")
-    print(f"bf16 matmul peak measured in this run: {peak / 1e9:.0f} GFLOP/s")
-    print(f"DiT sampling: {s['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * s['flop_per_s'] / peak:.1f}% of peak "
-          f"({s['calls']} calls, {s['dit_seconds']:.2f} s)")
-    print(f"DiT training step (batch {t['batch']} x {t['tokens_per_sample']} tokens): {t['step_seconds']:.2f} s, "
-          f"{t['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * t['flop_per_s'] / peak:.1f}% of peak")
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-
+    print(f"matmul peaks measured in this run: bf16 {peak / 1e9:.0f} GFLOP/s, fp32 {fp32_peak / 1e9:.0f} GFLOP/s")
+    print(f"DiT sampling (fp32): {s['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * s['flop_per_s'] / peak:.1f}% of the bf16 "
+          f"peak, {100 * s['flop_per_s'] / fp32_peak:.1f}% of fp32's ({s['calls']} calls, {s['dit_seconds']:.2f} s)")
+    own = peak if t["dtype"] == "bfloat16" else fp32_peak
+    print(f"DiT training step ({t['dtype']}, batch {t['batch']} x {t['tokens_per_sample']} tokens): "
+          f"{t['step_seconds']:.2f} s, {t['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * t['flop_per_s'] / peak:.1f}% of the "
+          f"bf16 peak, {100 * t['flop_per_s'] / own:.1f}% of its own dtype's")
 
 if __name__ == "__main__":
     main()

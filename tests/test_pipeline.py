@@ -551,3 +551,18 @@ def test_binding_guidance_flag_sets_the_edit_step_too(model_dir):
     assert config.binding_guidance == 0.0 and config.edit_binding == 0.0
     args.binding_guidance = None
     assert load_pipeline(args).config == Pipeline.from_pretrained(model_dir).config
+
+
+def test_dit_training_runs_in_fp32_where_bf16_is_emulated(tmp_path, tiny_vae_dir, monkeypatch, capsys):
+    import tenku.precision as precision
+
+    plain = _tiny_config(tmp_path / "fp32", tiny_vae_dir, 2)
+    plain.bf16 = False
+    fp32 = train_dit(plain, progress=False)
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 0.01)  # as on a CPU with no AVX-512 BF16
+    emulated = train_dit(_tiny_config(tmp_path / "emulated", tiny_vae_dir, 2), progress=False)
+    assert "train dit: this CPU has no native bf16 matmul" in capsys.readouterr().err
+    assert json.loads((tmp_path / "emulated" / "config.json").read_text())["bf16"] is False
+    a, b = Pipeline.from_pretrained(fp32), Pipeline.from_pretrained(emulated)
+    for (name, pa), pb in zip(a.dit.state_dict().items(), b.dit.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=0, rtol=0, msg=name)  # the same run as one asked for in fp32

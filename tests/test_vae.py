@@ -421,3 +421,15 @@ def test_temporal_weight_charges_a_jump_between_frames_not_a_steady_offset():
     assert gap.item() == pytest.approx(temporal_error(x, lagging).item(), rel=1e-5)
     with pytest.raises(ValueError, match="temporal_weight"):
         VAETrainConfig(steps=1, temporal_weight=-1.0)
+
+
+def test_vae_training_runs_in_fp32_where_bf16_is_emulated(tmp_path, monkeypatch, capsys):
+    import tenku.precision as precision
+    import tenku.train_vae as tv
+
+    monkeypatch.setattr(tv, "validation_clips", lambda: {"toy": video(5)})
+    monkeypatch.setattr(precision, "bf16_speedup", lambda: 0.01)
+    footage, stills = _synthetic_footage()
+    train_vae(_tiny_train_config(tmp_path / "run", 1), footage, stills, progress=False)
+    assert "train vae: this CPU has no native bf16 matmul" in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["bf16"] is False

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from safetensors.torch import save_file
 
 from tenku.conditioning import latent_frames_for
 from tenku.grounding import object_regions
+from tenku.precision import use_bf16
 from tenku.train_dit import draw_bucket, draw_scene, draw_text_and_mask
 
 CHUNK_CLIPS = 64
@@ -97,7 +99,7 @@ def _make_chunk(args) -> str:
         if with_regions:
             regions.append(object_regions(rendered.truth, (height // 8, width // 8)))
             colours.append([obj.color for obj in scene.objects])
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
         latents = vae.encode(torch.stack(videos))
     path = _chunk_path(Path(directory), bucket_index, chunk)
     partial = path.with_suffix(".partial")
@@ -117,6 +119,7 @@ def build_cache(config, directory: str | Path, fingerprint: str, processes: int 
     one thread each (1: in this process)."""
     from tqdm import tqdm
 
+    config = replace(config, bf16=use_bf16(config.bf16, "latent cache"))  # the encoding's precision
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(config, fingerprint)

@@ -35,6 +35,7 @@ from tenku.grounding import (
     token_regions,
     world_vocabulary,
 )
+from tenku.precision import use_bf16
 from tenku.train_vae import learning_rate  # one warm-up + cosine schedule for both recipes
 from tenku.world.scene import MAX_OBJECTS
 
@@ -92,6 +93,8 @@ class DiTTrainConfig:
     cond_probability: float = 0.4
     """Fraction of video samples that get known frames (image/video conditioning modes)."""
     bf16: bool = True
+    """bf16 autocast for the transformer and the VAE's encoding; fp32 instead on a CPU that emulates
+    bf16 (`tenku.precision`), where the run's config.json then says bf16 false."""
     seed: int = 0
     checkpoint_minutes: float = 4.0
     sample_every: int = 1000
@@ -329,6 +332,7 @@ def train_dit(config: DiTTrainConfig, progress: bool = True) -> Path:
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    config = replace(config, bf16=use_bf16(config.bf16, "train dit"))  # also the latent cache's and workers' precision
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"

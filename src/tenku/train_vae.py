@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from tenku.checkpoint import load_checkpoint, save_checkpoint
 from tenku.data import VAEBatches, VAEDataConfig, to_tensor
+from tenku.precision import use_bf16
 from tenku.similarity import psnr, ssim
 from tenku.vae import ResBlock, Upsample, VAEConfig, VideoVAE, kl_divergence
 
@@ -48,7 +49,9 @@ class VAETrainConfig:
     happens. A one-frame video adds nothing."""
     grad_clip: float = 1.0
     bf16: bool = True
-    """bf16 autocast (about 2x faster on CPUs with AVX-512 BF16); the loss is computed in fp32."""
+    """bf16 autocast (about 2x faster on CPUs with AVX-512 BF16); the loss is computed in fp32. On a
+    CPU that emulates bf16 (`tenku.precision`) training runs in fp32 instead, and the run's
+    config.json says bf16 false."""
     checkpoint_minutes: float = 3.0
     validate_every: int = 500
     max_minutes: float | None = None
@@ -167,6 +170,7 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    config = replace(config, bf16=use_bf16(config.bf16, "train vae"))
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
