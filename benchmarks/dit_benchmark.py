@@ -276,5 +276,6 @@ def main() -> None:
           f"{t['step_seconds']:.2f} s, {t['flop_per_s'] / 1e9:.1f} GFLOP/s = {100 * t['flop_per_s'] / peak:.1f}% of the "
           f"bf16 peak, {100 * t['flop_per_s'] / own:.1f}% of its own dtype's")
 
+
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tenku.dit import DiT, DiTConfig, dit_small
+from tenku.precision import best_matmul_seconds
 
 # (latent frames, latent height, latent width): 13 frames at 96x96 and 33 frames at 128x128 pixels
 # through a 4x temporal, 8x spatial VAE, patches (1, 2, 2): 144 and 576 tokens
@@ -51,19 +52,11 @@ def matmul_peak(dtype: torch.dtype = torch.bfloat16, max_size: int = 4096, repea
     """FLOP/s of a square matmul, its size doubled from 512 up to `max_size` while the next size
     would take under `budget_s` (8x this one): 4096 where the dtype is native, 512 where it is
     emulated (bf16 on a CPU without AVX-512 BF16 took 483 s a matmul at 4096, session 35)."""
-    size, rate = 512, 0.0
+    size = 512
     while True:
-        a = torch.randn(size, size, dtype=dtype)
-        b = torch.randn(size, size, dtype=dtype)
-        a @ b  # warm up
-        best = math.inf
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - start)
-        rate = 2 * size**3 / best
+        best = best_matmul_seconds(torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype), repeats)
         if size >= max_size or best * 8 > budget_s:
-            return rate
+            return 2 * size**3 / best
         size *= 2
 
 

@@ -20,7 +20,8 @@ SLOWER_THAN_FP32 = 0.5
 (natively it runs at about 2.4x; emulated, under 0.02x)."""
 
 
-def _best_seconds(a: torch.Tensor, b: torch.Tensor, repeats: int) -> float:
+def best_matmul_seconds(a: torch.Tensor, b: torch.Tensor, repeats: int) -> float:
+    """The fastest of `repeats` timed a @ b, after one untimed."""
     a @ b  # warm up
     best = float("inf")
     for _ in range(repeats):
@@ -36,8 +37,8 @@ def bf16_speedup(size: int = 256, repeats: int = 3) -> float:
     above 1 where bf16 is native, far below 1 where it is emulated. About 0.1 s where emulated."""
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
-    fp32 = _best_seconds(a, b, repeats)
-    bf16 = _best_seconds(a.bfloat16(), b.bfloat16(), repeats)
+    fp32 = best_matmul_seconds(a, b, repeats)
+    bf16 = best_matmul_seconds(a.bfloat16(), b.bfloat16(), repeats)
     return fp32 / bf16
 
 
