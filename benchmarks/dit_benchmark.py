@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dit_flops import bf16_matmul_peak, forward_flops  # noqa: E402
+from dit_flops import forward_flops, matmul_peak  # noqa: E402
 
 ATTRIBUTES = ("color", "shape", "motion", "count", "persistence", "physics", "flicker")
 BARS = ATTRIBUTES[:5]

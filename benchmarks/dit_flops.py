@@ -60,10 +60,6 @@ def matmul_peak(dtype: torch.dtype = torch.bfloat16, max_size: int = 4096, repea
         size *= 2
 
 
-def bf16_matmul_peak() -> float:
-    return matmul_peak(torch.bfloat16)
-
-
 def time_step(
     model: DiT, latent: tuple[int, int, int], batch: int, steps: int, dtype: torch.dtype
 ) -> tuple[float, float, float]:
@@ -111,7 +107,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow every figure below)")
     print(f"dit_small: width {cfg.width}, depth {cfg.depth}, heads {cfg.num_heads}, patch {cfg.patch_size}")
     print(f"parameters: {model.num_params() / 1e6:.2f}M, of which per-token: {model.num_params(per_token_only=True) / 1e6:.2f}M")
-    peak = bf16_matmul_peak()
+    peak = matmul_peak(torch.bfloat16)
     print(f"bf16 matmul peak (up to 4096^3, {args.threads} threads): {peak / 1e9:.0f} GFLOP/s")
     for name, latent in LATENTS.items():
         num_tokens = math.prod(s // p for s, p in zip(latent, cfg.patch_size))
