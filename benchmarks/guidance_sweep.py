@@ -5,7 +5,7 @@ disjoint from the ones `dit_benchmark.py` reports on, so the reported scores are
         [--guidance 3 4 6 8] [--steps 30] [--sampler euler heun] \\
         [--binding-guidance 0 0.05 0.1] [--binding-until 0.6] [--binding-motion 0 1] [--binding-compact 0 1] [--binding-steady 0 1] \\
         [--binding-steady-objects 1 any] [--binding-steady-many 0 0.3] [--binding-shape 0 1] [--min-objects 2] \\
-        [--autoguidance 0 1 --autoguidance-model DIR | --autoguidance-skip 4 2,3]
+        [--autoguidance 0 1 --autoguidance-model DIR | --autoguidance-skip 4 2,3] [--autoguidance-until 0.5]
 
 Prompts: canonical captions of test-split scenes with seeds 10,000 onwards (the benchmark uses
 seeds 0..63); 2 s at 64x64, one sample each, scored by `tenku eval`. `--min-objects 2` keeps the
@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--autoguidance-skip", type=_blocks, nargs="+", default=[None],
                         help="blocks whose self-attention the weak model leaves out, comma-separated, e.g. 4 or 2,3 "
                              "(PipelineConfig.autoguidance_skip; default: the model's)")
+    parser.add_argument("--autoguidance-until", type=float, nargs="+", default=[None],
+                        help="autoguidance only at steps with t >= this (PipelineConfig.autoguidance_until; "
+                             "default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
@@ -96,7 +99,7 @@ def main() -> None:
              "binding_steady_objects": args.binding_steady_objects,
              "binding_steady_many": args.binding_steady_many,
              "binding_shape": args.binding_shape, "autoguidance": args.autoguidance,
-             "autoguidance_skip": args.autoguidance_skip}
+             "autoguidance_skip": args.autoguidance_skip, "autoguidance_until": args.autoguidance_until}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):

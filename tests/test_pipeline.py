@@ -177,6 +177,15 @@ def test_skip_guidance_weakens_the_model_itself(pipeline):
     start = torch.randn(1, 4, *shape)
     torch.testing.assert_close(skip.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True),
                                pipeline.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True))
+    # autoguidance_until: the weak model is called at the steps from t = 1 down to that time only
+    late = Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, replace(skip.config, autoguidance_until=0.6))
+    weak, times = late._weak_model(), []
+    late._weak_model = lambda: lambda x, t, **kwargs: times.append(float(t.max())) or weak(x, t, **kwargs)
+    windowed = late.sample_latents(prompt, shape, seed=3, steps=6)
+    ts = late.timesteps(6, shape)[:-1]
+    assert times == [float(t) for t in ts if t >= 0.6] and 0 < len(times) < len(ts)
+    assert not torch.allclose(windowed, skip.sample_latents(prompt, shape, seed=3, steps=6))
+    assert not torch.allclose(windowed, pipeline.sample_latents(prompt, shape, seed=3, steps=6))
     with pytest.raises(ValueError, match=r"autoguidance_skip \[5\] names blocks the transformer, of 2 blocks"):
         Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, PipelineConfig(autoguidance=1.0, autoguidance_skip=(5,)))
     with pytest.raises(ValueError, match="two weak models"):
@@ -323,7 +332,8 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("edit_binding_until", -0.2), ("edit_anchor", float("inf")),
                                           ("autoguidance", -1.0), ("autoguidance", float("nan")),
                                           ("autoguidance", 0.5),  # (0.5 without a weak model)
-                                          ("autoguidance_skip", (-1,)), ("autoguidance_skip", (1.5,))])
+                                          ("autoguidance_skip", (-1,)), ("autoguidance_skip", (1.5,)),
+                                          ("autoguidance_until", 1.5), ("autoguidance_until", float("nan"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

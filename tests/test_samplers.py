@@ -103,6 +103,36 @@ def test_autoguidance_moves_away_from_the_weak_model():
         cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=weak, weak_weight=-1.0)
 
 
+def test_autoguidance_acts_only_from_noise_down_to_weak_until():
+    """weak_until 0.5: the weak model's term at t = 0.6 and 0.5, and plain guidance (the weak model never
+    called) at t = 0.4; a window outside [0, 1] is refused."""
+    model, x, cond_args, uncond_args = guided_setup()
+    torch.manual_seed(3)
+    weak = DiT(dit_tiny()).eval()
+    for p in weak.parameters():
+        p.data.add_(0.02 * torch.randn_like(p))
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(float(args[1].max()))
+        return weak(*args, **kwargs)
+
+    with torch.no_grad():
+        windowed = cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=counted, weak_weight=0.5, weak_until=0.5)
+        always = cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=weak, weak_weight=0.5)
+        plain = cfg_denoiser(model, cond_args, uncond_args, 3.0)
+        for time in (0.6, 0.5):
+            t = torch.full((2,), time)
+            torch.testing.assert_close(windowed(x, t), always(x, t))
+            assert not torch.allclose(windowed(x, t), plain(x, t))
+        t = torch.full((2,), 0.4)
+        torch.testing.assert_close(windowed(x, t), plain(x, t))
+    assert 0.4 not in calls and len(calls) == 4
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="weak_until must lie in"):
+            cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=weak, weak_weight=0.5, weak_until=bad)
+
+
 def test_same_seed_same_sample():
     model, x, cond_args, uncond_args = guided_setup()
     denoiser = cfg_denoiser(model, cond_args, uncond_args, 4.0)

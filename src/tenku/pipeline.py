@@ -166,6 +166,9 @@ class PipelineConfig:
     autoguidance_skip: tuple[int, ...] = ()
     """Instead of `autoguidance_model`: the weak model is this model with the self-attention of these
     blocks left out (spatiotemporal skip guidance, after Hyung et al. 2024), so it needs no other weights."""
+    autoguidance_until: float = 0.0
+    """Autoguidance acts only at steps with t >= this (t = 1 is pure noise), the early steps where an
+    object's place and motion are decided; later steps skip its model call. 0: every step."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -189,7 +192,7 @@ class PipelineConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not _is_finite(self.binding_guidance) or self.binding_guidance < 0:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
-        for name in ("binding_guidance_until", "edit_binding_until"):
+        for name in ("binding_guidance_until", "edit_binding_until", "autoguidance_until"):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
@@ -483,7 +486,8 @@ class Pipeline(RequestChecks):
         weak_weight = 0.0 if editing or bool(known.any()) else c.autoguidance
         guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
                               {"text": null_text, "text_mask": null_mask, **extra}, guidance,
-                              weak=self._weak_model() if weak_weight > 0 else None, weak_weight=weak_weight)
+                              weak=self._weak_model() if weak_weight > 0 else None, weak_weight=weak_weight,
+                              weak_until=c.autoguidance_until)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None
 
         def hold(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:

@@ -121,7 +121,7 @@ def _batch_pair(cond: Any, uncond: Any) -> Any:
 
 def cfg_denoiser(
     model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float,
-    *, weak: Denoiser | None = None, weak_weight: float = 0.0,
+    *, weak: Denoiser | None = None, weak_weight: float = 0.0, weak_until: float = 0.0,
 ) -> Denoiser:
     """Classifier-free guidance (Ho & Salimans 2022): `v_u + w (v_c - v_u)`.
 
@@ -131,12 +131,16 @@ def cfg_denoiser(
 
     With `weak` (a weaker model of the same data, e.g. an earlier training stage) and `weak_weight`
     a > 0, the result also moves away from what the weak model predicts under the same condition:
-    `+ a (v_c - v_weak)`, autoguidance (Karras et al. 2024), one more model call a step.
+    `+ a (v_c - v_weak)`, autoguidance (Karras et al. 2024), one more model call a step. With
+    `weak_until` > 0 that term acts only at steps whose time is at least `weak_until` (from pure
+    noise at t = 1 down to there, where layout and motion are decided), and later steps skip the call.
     """
     if set(cond_args) != set(uncond_args):
         raise ValueError(f"cond_args and uncond_args need the same keys, got {sorted(cond_args)} and {sorted(uncond_args)}")
     if weak_weight < 0 or (weak_weight > 0 and weak is None):
         raise ValueError(f"weak_weight must be >= 0 and needs a weak model, got {weak_weight} and {weak!r}")
+    if not 0 <= weak_until <= 1:
+        raise ValueError(f"weak_until must lie in [0, 1], got {weak_until!r}")
     batched = {} if guidance == 1.0 else {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
 
     def guided(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
@@ -145,7 +149,7 @@ def cfg_denoiser(
         else:
             v_cond, v_uncond = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs).chunk(2)  # each (B, ...)
             v = v_uncond + guidance * (v_cond - v_uncond)
-        if weak_weight > 0:
+        if weak_weight > 0 and float(t.max()) >= weak_until:
             v = v + weak_weight * (v_cond - weak(x, t, **cond_args, **kwargs))
         return v
 
