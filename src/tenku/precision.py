@@ -1,7 +1,7 @@
 """Whether this CPU runs bf16 matmuls natively, measured rather than guessed from CPU flags.
 
 bf16 autocast makes training about 1.8x faster on CPUs with AVX-512 BF16 or AMX, but where bf16 is
-emulated it is two orders of magnitude slower than fp32 (an AMD EPYC with AVX but no AVX2 or
+emulated it is two orders of magnitude slower than fp32 (an AMD EPYC with AVX2 but no
 AVX-512, session 35: fp32 77 GFLOP/s on one thread, bf16 1.3 GFLOP/s at 512 x 512 and 0.28 at 4096 x
 4096), so a recipe that asks for bf16 on such a CPU would take days instead of hours. The trainers
 ask `use_bf16` and train in fp32 there, saying so.
