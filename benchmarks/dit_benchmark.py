@@ -223,7 +223,8 @@ def main() -> None:
               "binding_motion": c.binding_motion, "binding_compact": c.binding_compact, "binding_steady": c.binding_steady,
               "binding_steady_objects": c.binding_steady_objects, "binding_steady_many": c.binding_steady_many,
               "binding_shape": c.binding_shape, "autoguidance": c.autoguidance,
-              "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip}
+              "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip,
+              "autoguidance_until": c.autoguidance_until}
 
     def save() -> None:  # after every part, so that a stopped run keeps what it measured
         if args.out:
