@@ -81,12 +81,18 @@ def test_cfg_batches_cond_and_uncond():
     torch.testing.assert_close(guided, v_uncond + 3.0 * (v_cond - v_uncond), rtol=1e-4, atol=1e-5)
 
 
-def test_autoguidance_moves_away_from_the_weak_model():
-    model, x, cond_args, uncond_args = guided_setup()
+def weak_setup() -> DiT:
+    """A weak model for autoguidance: another tiny network over the same inputs."""
     torch.manual_seed(3)
-    weak = DiT(dit_tiny()).eval()  # another network over the same inputs
+    weak = DiT(dit_tiny()).eval()
     for p in weak.parameters():
         p.data.add_(0.02 * torch.randn_like(p))
+    return weak
+
+
+def test_autoguidance_moves_away_from_the_weak_model():
+    model, x, cond_args, uncond_args = guided_setup()
+    weak = weak_setup()
     t = torch.full((2,), 0.6)
     with torch.no_grad():
         v_cond, v_uncond, v_weak = model(x, t, **cond_args), model(x, t, **uncond_args), weak(x, t, **cond_args)
@@ -107,10 +113,7 @@ def test_autoguidance_acts_only_from_noise_down_to_weak_until():
     """weak_until 0.5: the weak model's term at t = 0.6 and 0.5, and plain guidance (the weak model never
     called) at t = 0.4; a window outside [0, 1] is refused."""
     model, x, cond_args, uncond_args = guided_setup()
-    torch.manual_seed(3)
-    weak = DiT(dit_tiny()).eval()
-    for p in weak.parameters():
-        p.data.add_(0.02 * torch.randn_like(p))
+    weak = weak_setup()
     calls = []
 
     def counted(*args, **kwargs):
