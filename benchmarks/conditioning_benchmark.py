@@ -375,6 +375,8 @@ def main() -> None:
                         help="edit's attention-guided sampling step (default: the model's)")
     parser.add_argument("--edit-anchor", type=float, default=None,
                         help="weight of edit's anchor term (default: the model's)")
+    parser.add_argument("--context-guidance", type=float, default=None,
+                        help="weight of guidance on the known frames (default: the model's; not passed to the 60 s runs)")
     parser.add_argument("--tuning", action="store_true",
                         help="use the tuning cases (test-split seeds 30,000+), not the reported ones (20,000+)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="modes to run (default: all)")
@@ -395,7 +397,8 @@ def main() -> None:
     try:
         pipeline = load_pipeline(args.model, args.guidance, binding_guidance=args.binding_guidance,
                                  binding_motion=args.binding_motion, binding_compact=args.binding_compact,
-                                 edit_binding=args.edit_binding, edit_anchor=args.edit_anchor)
+                                 edit_binding=args.edit_binding, edit_anchor=args.edit_anchor,
+                                 context_guidance=args.context_guidance)
     except ValueError as error:
         parser.error(str(error))
     cases = [world_case(i, TUNING_BASE if args.tuning else SEED_BASE) for i in range(args.cases)]
@@ -408,6 +411,7 @@ def main() -> None:
               "binding_steady_known": pipeline.config.binding_steady_known,
               "autoguidance": pipeline.config.autoguidance, "autoguidance_model": pipeline.config.autoguidance_model,
               "autoguidance_skip": pipeline.config.autoguidance_skip,
+              "context_guidance": pipeline.config.context_guidance,
               "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
               "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}

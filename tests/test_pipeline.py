@@ -192,6 +192,30 @@ def test_skip_guidance_weakens_the_model_itself(pipeline):
         PipelineConfig(autoguidance=1.0, autoguidance_skip=(1,), autoguidance_model="weak")
 
 
+def test_context_guidance_acts_where_frames_are_given_and_not_in_edits(pipeline):
+    """context_guidance: with known frames every guidance call carries a third half (the empty prompt,
+    no known frames), and the sample changes; with none, and in edits, sampling is as without it."""
+    from dataclasses import replace
+
+    shape, prompt = (2, 8, 8), "a red ball moving right"
+    guided = Pipeline(pipeline.dit, pipeline.vae, pipeline.text_encoder, replace(pipeline.config, context_guidance=1.5))
+    cond, mask = torch.randn(1, 4, *shape), torch.tensor([[1.0, 0.0]])
+    batches = []
+    hook = guided.dit.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+    try:
+        with_known = guided.sample_latents(prompt, shape, seed=3, cond=cond, cond_mask=mask)
+    finally:
+        hook.remove()
+    assert batches == [3] * 3  # one call of three halves at each of the 3 steps
+    plain = pipeline.sample_latents(prompt, shape, seed=3, cond=cond, cond_mask=mask)
+    assert not torch.allclose(with_known[:, :, 1:], plain[:, :, 1:])
+    torch.testing.assert_close(with_known[:, :, :1], cond[:, :, :1])  # the known frame is still exact
+    torch.testing.assert_close(guided.sample_latents(prompt, shape, seed=3), pipeline.sample_latents(prompt, shape, seed=3))
+    start = torch.randn(1, 4, *shape)
+    torch.testing.assert_close(guided.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True),
+                               pipeline.sample_latents(prompt, shape, seed=3, noise=start, t_start=0.5, editing=True))
+
+
 def test_known_frames_are_kept(pipeline):
     shape = (3, 8, 8)
     cond = torch.randn(1, 4, *shape)
@@ -333,7 +357,8 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("autoguidance", -1.0), ("autoguidance", float("nan")),
                                           ("autoguidance", 0.5),  # (0.5 without a weak model)
                                           ("autoguidance_skip", (-1,)), ("autoguidance_skip", (1.5,)),
-                                          ("autoguidance_until", 1.5), ("autoguidance_until", float("nan"))])
+                                          ("autoguidance_until", 1.5), ("autoguidance_until", float("nan")),
+                                          ("context_guidance", -1.0), ("context_guidance", float("nan"))])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -136,6 +136,39 @@ def test_autoguidance_acts_only_from_noise_down_to_weak_until():
             cfg_denoiser(model, cond_args, uncond_args, 3.0, weak=weak, weak_weight=0.5, weak_until=bad)
 
 
+def test_context_guidance_moves_towards_what_the_known_frames_add():
+    """plain_args (the unconditional arguments without the known frames) and plain_weight b: the result
+    is classifier-free guidance plus b (v_u - v_plain), all halves in one batched call."""
+    model, x, cond_args, uncond_args = guided_setup()
+    with torch.no_grad():  # (trained() leaves the zero-initialised known-frame projection at zero)
+        model.cond_embed.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(4))
+    known = {"cond": torch.randn_like(x), "cond_mask": torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])}
+    cond_args, uncond_args = {**cond_args, **known}, {**uncond_args, **known}
+    plain_args = {**uncond_args, "cond": torch.zeros_like(x), "cond_mask": torch.zeros(2, 3)}
+    t = torch.full((2,), 0.7)
+    calls = []
+
+    def counted(x, t, **kwargs):
+        calls.append(x.shape[0])
+        return model(x, t, **kwargs)
+
+    with torch.no_grad():
+        v_cond, v_uncond, v_plain = (model(x, t, **a) for a in (cond_args, uncond_args, plain_args))
+        assert not torch.allclose(v_uncond, v_plain)  # the known frames change the prediction
+        for guidance, base in ((3.0, v_uncond + 3.0 * (v_cond - v_uncond)), (1.0, v_cond)):
+            both = cfg_denoiser(counted, cond_args, uncond_args, guidance, plain_args=plain_args, plain_weight=0.5)(x, t)
+            torch.testing.assert_close(both, base + 0.5 * (v_uncond - v_plain), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(cfg_denoiser(model, cond_args, uncond_args, guidance, plain_args=plain_args)(x, t),
+                                       cfg_denoiser(model, cond_args, uncond_args, guidance)(x, t))
+    assert calls == [6, 6]  # three halves of batch 2, one call each time
+    with pytest.raises(ValueError, match="needs plain_args"):
+        cfg_denoiser(model, cond_args, uncond_args, 3.0, plain_weight=0.5)
+    with pytest.raises(ValueError, match="plain_weight must be >= 0"):
+        cfg_denoiser(model, cond_args, uncond_args, 3.0, plain_args=plain_args, plain_weight=-1.0)
+    with pytest.raises(ValueError, match="plain_args needs the keys of cond_args"):
+        cfg_denoiser(model, cond_args, uncond_args, 3.0, plain_args={"text": x}, plain_weight=0.5)
+
+
 def test_same_seed_same_sample():
     model, x, cond_args, uncond_args = guided_setup()
     denoiser = cfg_denoiser(model, cond_args, uncond_args, 4.0)

@@ -98,30 +98,31 @@ def sample_heun(
     return x
 
 
-def _batch_pair(cond: Any, uncond: Any) -> Any:
-    """Concatenate a conditional and an unconditional argument along the batch.
+def _batch_halves(*halves: Any) -> Any:
+    """Concatenate one argument of each half (conditional, unconditional, ...) along the batch.
 
     Sequences of different lengths (`(B, L, ...)`, e.g. text tokens and their masks) are padded
-    with zeros (False for masks) to the longer length, which a key padding mask then ignores."""
-    if cond is None and uncond is None:
+    with zeros (False for masks) to the longest length, which a key padding mask then ignores."""
+    if all(h is None for h in halves):
         return None
-    if not isinstance(cond, Tensor) or not isinstance(uncond, Tensor):
-        raise ValueError(f"conditional arguments must both be tensors or both None, got {type(cond)} and {type(uncond)}")
-    if cond.ndim >= 2 and uncond.ndim == cond.ndim and cond.shape[1] != uncond.shape[1]:
-        length = max(cond.shape[1], uncond.shape[1])
+    if not all(isinstance(h, Tensor) for h in halves):
+        raise ValueError(f"conditional arguments must all be tensors or all None, got {[type(h) for h in halves]}")
+    if halves[0].ndim >= 2 and all(h.ndim == halves[0].ndim for h in halves):
+        length = max(h.shape[1] for h in halves)
 
         def pad(a: Tensor) -> Tensor:
             # F.pad lists padding from the last dimension backwards; dim 1 is the sequence
             padding = [0, 0] * (a.ndim - 2) + [0, length - a.shape[1]]
             return F.pad(a, padding)  # (B, length, ...)
 
-        cond, uncond = pad(cond), pad(uncond)
-    return torch.cat([cond, uncond], dim=0)  # (2B, ...)
+        halves = tuple(pad(h) for h in halves)
+    return torch.cat(halves, dim=0)  # (n B, ...)
 
 
 def cfg_denoiser(
     model: Denoiser, cond_args: dict[str, Any], uncond_args: dict[str, Any], guidance: float,
     *, weak: Denoiser | None = None, weak_weight: float = 0.0, weak_until: float = 0.0,
+    plain_args: dict[str, Any] | None = None, plain_weight: float = 0.0,
 ) -> Denoiser:
     """Classifier-free guidance (Ho & Salimans 2022): `v_u + w (v_c - v_u)`.
 
@@ -134,6 +135,10 @@ def cfg_denoiser(
     `+ a (v_c - v_weak)`, autoguidance (Karras et al. 2024), one more model call a step. With
     `weak_until` > 0 that term acts only at steps whose time is at least `weak_until` (from pure
     noise at t = 1 down to there, where layout and motion are decided), and later steps skip the call.
+
+    With `plain_args` (`uncond_args` less a condition, e.g. the known frames) and `plain_weight` b > 0,
+    the result also moves towards what that condition adds: `+ b (v_u - v_plain)`, a second guidance
+    scale for it (as InstructPix2Pix guides image and text apart); its half joins the batched call.
     """
     if set(cond_args) != set(uncond_args):
         raise ValueError(f"cond_args and uncond_args need the same keys, got {sorted(cond_args)} and {sorted(uncond_args)}")
@@ -141,14 +146,23 @@ def cfg_denoiser(
         raise ValueError(f"weak_weight must be >= 0 and needs a weak model, got {weak_weight} and {weak!r}")
     if not 0 <= weak_until <= 1:
         raise ValueError(f"weak_until must lie in [0, 1], got {weak_until!r}")
-    batched = {} if guidance == 1.0 else {key: _batch_pair(cond_args[key], uncond_args[key]) for key in cond_args}
+    if plain_weight < 0 or (plain_weight > 0 and plain_args is None):
+        raise ValueError(f"plain_weight must be >= 0 and needs plain_args, got {plain_weight} and {plain_args!r}")
+    if plain_weight > 0 and set(plain_args) != set(cond_args):
+        raise ValueError(f"plain_args needs the keys of cond_args, got {sorted(plain_args)} and {sorted(cond_args)}")
+    halves = [cond_args] + ([uncond_args] if guidance != 1.0 or plain_weight > 0 else [])
+    halves += [plain_args] if plain_weight > 0 else []
+    batched = {} if len(halves) == 1 else {key: _batch_halves(*[h[key] for h in halves]) for key in cond_args}
 
     def guided(x: Tensor, t: Tensor, **kwargs: Any) -> Tensor:
-        if guidance == 1.0:
+        if len(halves) == 1:
             v = v_cond = model(x, t, **cond_args, **kwargs)
         else:
-            v_cond, v_uncond = model(torch.cat([x, x]), torch.cat([t, t]), **batched, **kwargs).chunk(2)  # each (B, ...)
-            v = v_uncond + guidance * (v_cond - v_uncond)
+            n = len(halves)
+            v_cond, v_uncond, *v_plain = model(torch.cat([x] * n), torch.cat([t] * n), **batched, **kwargs).chunk(n)
+            v = v_uncond + guidance * (v_cond - v_uncond)  # each (B, ...)
+            if v_plain:
+                v = v + plain_weight * (v_uncond - v_plain[0])
         if weak_weight > 0 and float(t.max()) >= weak_until:
             v = v + weak_weight * (v_cond - weak(x, t, **cond_args, **kwargs))
         return v
