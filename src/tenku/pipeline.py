@@ -491,9 +491,10 @@ class Pipeline(RequestChecks):
         # autoguidance was measured on text to video only: not where frames are given, nor in edits
         weak_weight = 0.0 if editing or bool(known.any()) else c.autoguidance
         plain_weight = 0.0 if editing or not bool(known.any()) else c.context_guidance
-        plain = {"text": null_text, "text_mask": null_mask, "cond": torch.zeros(shape), "cond_mask": torch.zeros(1, t)}
-        guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra},
-                              {"text": null_text, "text_mask": null_mask, **extra}, guidance,
+        uncond = {"text": null_text, "text_mask": null_mask, **extra}
+        # context guidance's third half: the empty prompt with nothing known
+        plain = {**uncond, "cond": torch.zeros_like(cond), "cond_mask": torch.zeros_like(cond_mask)} if plain_weight > 0 else None
+        guided = cfg_denoiser(self.dit, {"text": text, "text_mask": mask, **extra}, uncond, guidance,
                               weak=self._weak_model() if weak_weight > 0 else None, weak_weight=weak_weight,
                               weak_until=c.autoguidance_until, plain_args=plain, plain_weight=plain_weight)
         eps = torch.randn(shape, generator=generator) if bool(known.any()) else None

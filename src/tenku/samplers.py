@@ -107,8 +107,9 @@ def _batch_halves(*halves: Any) -> Any:
         return None
     if not all(isinstance(h, Tensor) for h in halves):
         raise ValueError(f"conditional arguments must all be tensors or all None, got {[type(h) for h in halves]}")
-    if halves[0].ndim >= 2 and all(h.ndim == halves[0].ndim for h in halves):
-        length = max(h.shape[1] for h in halves)
+    sequences = halves[0].ndim >= 2 and all(h.ndim == halves[0].ndim for h in halves)
+    length = max(h.shape[1] for h in halves) if sequences else 0
+    if sequences and any(h.shape[1] != length for h in halves):
 
         def pad(a: Tensor) -> Tensor:
             # F.pad lists padding from the last dimension backwards; dim 1 is the sequence
