@@ -38,12 +38,45 @@ def group_steps(frames: np.ndarray) -> tuple[float, float]:
     return float(diffs[boundary].mean()), float(diffs[~boundary].mean())
 
 
+def error_split(frames: np.ndarray, out: np.ndarray) -> dict:
+    """Where a round trip's squared error lies, for uint8 (T, H, W, 3) clips of T = 1 + 4k frames:
+    its sums over moving pixels (`train_vae.motion_mask`: what changes between neighbouring frames,
+    grown by a pixel, the pixels the motion-weighted loss favours) and the rest, and its sums by a
+    frame's place in its latent group (0: the first frame, encoded alone; 1-4: the frames of each later
+    group of four, in order). Sums and pixel counts, so clips of any size add up."""
+    from tenku.data import to_tensor
+    from tenku.train_vae import motion_mask
+    from tenku.vae import TIME_COMPRESSION
+
+    squared = ((frames.astype(np.float64) - out.astype(np.float64)) ** 2).mean(axis=-1)  # (T, H, W)
+    moving = motion_mask(to_tensor(frames)[None])[0, 0].numpy().astype(bool)  # (T, H, W)
+    place = (np.arange(len(frames)) - 1) % TIME_COMPRESSION + 1
+    place[0] = 0
+    split = {"moving": [squared[moving].sum(), moving.sum()], "static": [squared[~moving].sum(), (~moving).sum()]}
+    for k in range(TIME_COMPRESSION + 1):
+        split[f"place_{k}"] = [squared[place == k].sum(), squared[place == k].size]
+    return {name: [float(total), int(count)] for name, (total, count) in split.items()}
+
+
+def _pooled_psnr(sums: list[dict]) -> dict:
+    """PSNR (dB) of each `error_split` region pooled over clips, and the moving pixels' share."""
+    def db(name: str) -> float:
+        total, count = (sum(s[name][i] for s in sums) for i in (0, 1))
+        return float(10 * np.log10(255.0**2 / max(total / count, 1e-12))) if count else float("nan")
+
+    moving, static = (sum(s[n][1] for s in sums) for n in ("moving", "static"))
+    error_moving, error_static = (sum(s[n][0] for s in sums) for n in ("moving", "static"))
+    return {"moving": db("moving"), "static": db("static"), "moving_pixels": moving / (moving + static),
+            "moving_error_share": error_moving / max(error_moving + error_static, 1e-12),
+            "by_group_place": [db(f"place_{k}") for k in range(len(sums[0]) - 2)]}
+
+
 def world_quality(vae, num: int) -> dict:
     from tenku.similarity import psnr_uint8, ssim_uint8
     from tenku.vae import reconstruct_frames
     from tenku.world import render, sample_scene
 
-    psnrs, ssims, steps_in, steps_out = [], [], [], []
+    psnrs, ssims, steps_in, steps_out, splits = [], [], [], [], []
     for i in range(num):
         size = [(64, 64), (112, 64), (64, 112), (128, 128)][i % 4]
         frames = render(sample_scene(10_000 + i, seconds=2.0, split="test"), *size, 17, 8.0).frames
@@ -52,8 +85,10 @@ def world_quality(vae, num: int) -> dict:
         ssims.append(ssim_uint8(frames, out))
         steps_in.append(group_steps(frames))
         steps_out.append(group_steps(out))
+        splits.append(error_split(frames, out))
     (in_boundary, in_inner), (out_boundary, out_inner) = np.mean(steps_in, axis=0), np.mean(steps_out, axis=0)
     return {"psnr": float(np.mean(psnrs)), "psnr_min": float(np.min(psnrs)), "ssim": float(np.mean(ssims)), "clips": num,
+            "pooled_psnr": _pooled_psnr(splits),
             "group_steps": {"input": {"boundary": float(in_boundary), "inner": float(in_inner)},
                             "reconstruction": {"boundary": float(out_boundary), "inner": float(out_inner)},
                             "jump_ratio": float((out_boundary / out_inner) / (in_boundary / in_inner))}}
@@ -193,6 +228,11 @@ def main() -> None:
     print("\n| measure | value |\n| --- | --- |")
     print(f"| held-out world renders ({args.num_world} clips, 17 frames, 64x64/112x64/64x112/128x128) | "
           f"PSNR {report['world']['psnr']:.2f} dB (min {report['world']['psnr_min']:.2f}), SSIM {report['world']['ssim']:.4f} |")
+    pooled = report["world"]["pooled_psnr"]
+    print(f"| held-out world renders, pooled PSNR: moving / static pixels ({100 * pooled['moving_pixels']:.0f}% moving, "
+          f"{100 * pooled['moving_error_share']:.0f}% of the error) | {pooled['moving']:.2f} / {pooled['static']:.2f} dB |")
+    print("| held-out world renders, pooled PSNR by place in the latent group (first frame; 1st-4th of each later group) | "
+          + " / ".join(f"{v:.2f}" for v in pooled["by_group_place"]) + " dB |")
     g = report["world"]["group_steps"]
     print(f"| held-out world renders: frame step across / inside latent groups, input -> reconstruction | "
           f"{g['input']['boundary']:.2f} / {g['input']['inner']:.2f} -> {g['reconstruction']['boundary']:.2f} / "

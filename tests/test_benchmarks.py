@@ -82,6 +82,27 @@ def test_group_steps_finds_a_jump_every_four_frames():
     assert boundary == pytest.approx(25.0) and inner == 0.0  # steps 0->1 (10) and 4->5 (40)
 
 
+def test_error_split_puts_a_moving_objects_error_on_moving_pixels_and_its_frame():
+    import numpy as np
+
+    vae_bench = _load("vae_benchmark")
+    frames = np.zeros((9, 16, 16, 3), np.uint8)
+    for k in range(9):  # a white 2x2 square moving one pixel a frame
+        frames[k, 4:6, k : k + 2] = 255
+    out = frames.copy()
+    out[5, 4:6, 5:7] = 155  # frame 5 (the first of the second group of four) loses 100 levels on the square
+    split = vae_bench.error_split(frames, out)
+    assert split["static"][0] == 0.0 and split["moving"][0] == 4 * 100.0**2
+    assert split["moving"][1] + split["static"][1] == 9 * 16 * 16
+    assert split["place_1"] == [4 * 100.0**2, 2 * 256]  # frames 1 and 5
+    assert [split[f"place_{k}"][1] for k in (0, 2, 3, 4)] == [256, 512, 512, 512]
+    pooled = vae_bench._pooled_psnr([split, vae_bench.error_split(frames, frames)])
+    exact = 10 * np.log10(255**2 / 1e-12)  # no error: the floor
+    assert pooled["static"] == pytest.approx(exact) and pooled["moving_error_share"] == 1.0
+    assert pooled["by_group_place"][1] == pytest.approx(10 * np.log10(255**2 / (4e4 / 1024)))
+    assert pooled["by_group_place"][2] == pytest.approx(exact)
+
+
 class _PassThrough:
     """A stand-in VAE for `vae_ceiling`: the 'latent' is the video itself, decoded unchanged or black."""
 
