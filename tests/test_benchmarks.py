@@ -122,3 +122,26 @@ def test_vae_ceiling_passes_true_renders_and_fails_a_decoder_that_loses_them():
     assert all(perfect["rates"][a] == 1.0 for a in bench.BARS)
     black = bench.vae_ceiling(_PassThrough(black=True), 3, (64, 64), 1.0, start=10_000)
     assert black["rates"]["color"] == 0.0
+
+
+def test_decoder_swap_scores_one_sample_decoded_by_two_decoders():
+    from tenku.dit import DiT, dit_tiny
+    from tenku.pipeline import Pipeline, PipelineConfig
+    from tenku.text import load_text_encoder
+    from tenku.vae import VideoVAE, vae_tiny
+
+    swap = _load("decoder_swap")
+    torch.manual_seed(0)
+    vae, dit = VideoVAE(vae_tiny()).eval(), DiT(dit_tiny(in_channels=4, text_dim=384)).eval()
+    pipeline = Pipeline(dit, vae, load_text_encoder("minilm"), PipelineConfig(steps=2))
+    prompts = ["a red ball moving right on a black background", "a blue square falling on a black background"]
+    own, same = swap.decode_both(pipeline, vae, prompts, (64, 64), 1.0)
+    assert own == same and [r["prompt"] for r in own] == prompts  # the same latents, the same decoder
+
+    class Black:  # draws every latent as a black frame: no object is seen
+        def decode(self, z, chunk_latents=None):
+            return -torch.ones(1, 3, 1 + 4 * (z.shape[2] - 1), 8 * z.shape[3], 8 * z.shape[4])
+
+    _, black = swap.decode_both(pipeline, Black(), prompts, (64, 64), 1.0)
+    assert [r["color"] for r in black] == [False, False]
+    assert "decode" not in vars(pipeline) or pipeline.decode.__func__ is Pipeline.decode  # put back

@@ -230,6 +230,42 @@ def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved
 
 
+def test_latent_anchor_keeps_statistics_and_charges_drift(tmp_path, monkeypatch):
+    from tenku.train_vae import vae_loss
+
+    base, footage, stills = _trained_base(tmp_path, monkeypatch)
+    config = _tiny_train_config(tmp_path / "anchored", 3)
+    config.init_from, config.latent_anchor, config.decoder_lr_ratio = str(base), 1.0, 0.5
+    tuned = train_vae(config, footage, stills, progress=False)
+    a, b = VideoVAE.from_pretrained(base), VideoVAE.from_pretrained(tuned)
+    torch.testing.assert_close(a.latent_std, b.latent_std, atol=0, rtol=0)  # statistics kept, not measured again
+    torch.testing.assert_close(a.latent_mean, b.latent_mean, atol=0, rtol=0)
+    x = video(5)
+    assert not torch.equal(a.encode(x), b.encode(x))  # the encoder did train
+
+    # The term is the mean squared drift in latent-std units: zero at the anchor, 0.5² for every mean half a std off.
+    mean, logvar = a.encode_distribution(x)
+    recon = a.decode_raw(mean)
+    plain, _ = vae_loss(config, x, recon, mean, logvar)
+    same, parts = vae_loss(config, x, recon, mean, logvar, mean, a.latent_std)
+    assert parts["anchor_rms"] == 0 and same.item() == pytest.approx(plain.item())
+    shifted = mean + 0.5 * a.latent_std.view(1, -1, 1, 1, 1)
+    moved, parts = vae_loss(config, x, recon, shifted, logvar, mean, a.latent_std)
+    assert parts["anchor_rms"] == pytest.approx(0.5, rel=1e-4)
+    unanchored, _ = vae_loss(config, x, recon, shifted, logvar)
+    assert moved.item() == pytest.approx(unanchored.item() + config.latent_anchor * 0.25, rel=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [({"latent_anchor": -1.0}, "latent_anchor must be"),
+                                             ({"decoder_lr_ratio": 0.0}, "decoder_lr_ratio > 0"),
+                                             ({"latent_anchor": 0.1}, "set init_from and train_encoder"),
+                                             ({"latent_anchor": 0.1, "init_from": "x", "train_encoder": False},
+                                              "set init_from and train_encoder")])
+def test_anchor_settings_are_checked(change, message):
+    with pytest.raises(ValueError, match=message):
+        VAETrainConfig(**change)
+
+
 @pytest.fixture(scope="module", params=[(False, False), (True, False), (True, True)],
                 ids=["reach-back", "group-frames", "wide-unfold"])
 def frame_vae(request):

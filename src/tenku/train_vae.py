@@ -67,6 +67,15 @@ class VAETrainConfig:
     train_encoder: bool = True
     """False: freeze the encoder and its latent statistics and fine-tune only the decoder, so a
     diffusion model trained on this latent space stays valid while reconstructions improve."""
+    latent_anchor: float = 0.0
+    """With init_from and a trainable encoder: weight of a term that keeps the encoder's posterior
+    means near init_from's, the mean squared difference in units of the stored latent std, and
+    the stored latent statistics are kept. The encoder may then move its latents only as far as
+    reconstruction pays for, so a diffusion model trained on init_from's latent space can still be
+    decoded; 0: no anchor, and the statistics are measured again at the end."""
+    decoder_lr_ratio: float = 1.0
+    """The decoder learns at lr * decoder_lr_ratio (the encoder at lr): a trained decoder fine-tuned
+    beside a new or deepened encoder can take smaller steps."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -77,6 +86,10 @@ class VAETrainConfig:
             self.data = VAEDataConfig(**self.data)
         if self.motion_weight < 0 or self.temporal_weight < 0:
             raise ValueError(f"motion_weight and temporal_weight must be >= 0, got {self.motion_weight}, {self.temporal_weight}")
+        if self.latent_anchor < 0 or self.decoder_lr_ratio <= 0:
+            raise ValueError(f"latent_anchor must be >= 0 and decoder_lr_ratio > 0, got {self.latent_anchor}, {self.decoder_lr_ratio}")
+        if self.latent_anchor and not (self.init_from and self.train_encoder):
+            raise ValueError("latent_anchor keeps a trainable encoder near init_from's: set init_from and train_encoder")
         if self.steps < 1 or self.lr <= 0:
             raise ValueError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
 
@@ -114,7 +127,10 @@ def temporal_error(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return torch.diff(recon - x, dim=2).abs().mean()  # the step of the error is the step of recon less x's
 
 
-def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor):
+def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
+             anchor_mean: torch.Tensor | None = None, latent_std: torch.Tensor | None = None):
+    """The training loss and its parts; `anchor_mean` (init_from's posterior means for x) and
+    `latent_std` add the `latent_anchor` term."""
     recon = recon.float()
     error = (recon - x).abs()
     if config.motion_weight:
@@ -130,6 +146,10 @@ def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean:
         temporal = temporal_error(x, recon)
         total = total + config.temporal_weight * temporal
         parts["temporal"] = temporal.item()
+    if anchor_mean is not None:
+        drift = ((mean.float() - anchor_mean) / latent_std.view(1, -1, 1, 1, 1)).pow(2).mean()
+        total = total + config.latent_anchor * drift
+        parts["anchor_rms"] = drift.sqrt().item()
     return total, parts
 
 
@@ -190,7 +210,13 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
             raise ValueError("train_encoder=False fine-tunes a trained decoder: set init_from")
         model.encoder.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0, fused=True)
+    groups = [{"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr_ratio": 1.0},
+              {"params": list(model.decoder.parameters()), "lr_ratio": config.decoder_lr_ratio}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.99),
+                                  weight_decay=0.0, fused=True)
+    anchor = None
+    if config.latent_anchor:
+        anchor = VideoVAE.from_pretrained(config.init_from).float().eval().requires_grad_(False)
     start, elapsed_before = 0, 0.0
     if ckpt_dir.exists():
         tensors, state = load_checkpoint(ckpt_dir, optimizer)
@@ -214,11 +240,15 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
     for step in bar:
         lr = learning_rate(config, step, elapsed_before + time.time() - began)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_ratio"]
         x = batches.batch(step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
             recon, mean, logvar = model(x)
-        loss, parts = vae_loss(config, x, recon, mean, logvar)
+        anchor_mean = None
+        if anchor is not None:
+            with torch.no_grad():
+                anchor_mean = anchor.encode_distribution(x)[0]
+        loss, parts = vae_loss(config, x, recon, mean, logvar, anchor_mean, model.latent_std)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip).item()
@@ -227,6 +257,7 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
         pixels_seen += x.numel() // 3
         rate = pixels_seen / max(time.time() - began, 1e-6)
         bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", ssim=f"{parts['ssim']:.3f}",
+                        **({"anchor": f"{parts['anchor_rms']:.3f}"} if "anchor_rms" in parts else {}),
                         mpix_s=f"{rate / 1e6:.2f}")
         if step % 10 == 0:
             writer.add_scalar("loss/total", loss.item(), step)
@@ -324,7 +355,7 @@ def finalize(model: VideoVAE, batches: VAEBatches, config: VAETrainConfig, out: 
     """Measure latent statistics on training batches (unless the encoder was frozen: then the latent
     space, statistics included, must not move) and save the final model."""
     model.eval()
-    if config.train_encoder:
+    if config.train_encoder and not config.latent_anchor:
         latents = []
         for i in range(config.stats_batches):
             x = batches.batch(10_000_000 + i)  # steps never used for training
