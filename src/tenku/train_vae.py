@@ -209,11 +209,11 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
         if not config.init_from:
             raise ValueError("train_encoder=False fine-tunes a trained decoder: set init_from")
         model.encoder.requires_grad_(False)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr_ratio": 1.0},
-              {"params": list(model.decoder.parameters()), "lr_ratio": config.decoder_lr_ratio}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.99),
-                                  weight_decay=0.0, fused=True)
+    groups = [{"params": [p for p in part.parameters() if p.requires_grad], "lr_ratio": ratio}
+              for part, ratio in ((model.encoder, 1.0), (model.decoder, config.decoder_lr_ratio))]
+    groups = [g for g in groups if g["params"]]
+    trainable = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0, fused=True)
     anchor = None
     if config.latent_anchor:
         anchor = VideoVAE.from_pretrained(config.init_from).float().eval().requires_grad_(False)
