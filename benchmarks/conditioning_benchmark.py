@@ -412,6 +412,7 @@ def main() -> None:
               "autoguidance": pipeline.config.autoguidance, "autoguidance_model": pipeline.config.autoguidance_model,
               "autoguidance_skip": pipeline.config.autoguidance_skip,
               "context_guidance": pipeline.config.context_guidance,
+              "layout_candidates": pipeline.config.layout_candidates,
               "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
               "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}

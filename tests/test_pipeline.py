@@ -9,6 +9,7 @@ from safetensors.torch import save_file
 
 from tenku.dit import DiT, dit_tiny
 from tenku.flow import FlowSchedule
+from tenku.grounding import guidance_loss
 from tenku.pipeline import Pipeline, PipelineConfig, latent_frames_for, num_video_frames
 from tenku.text import load_text_encoder
 from tenku.train_dit import Bucket, DiTTrainConfig, draw_cond_mask, train_dit
@@ -345,6 +346,53 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                guided_sample(tiny_vae_dir, text_encoder, two))
 
 
+def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(tiny_vae_dir, text_encoder, monkeypatch):
+    import tenku.pipeline as pipeline_module
+
+    scores: list[float] = []
+
+    def recording(*args, **kwargs):
+        loss = guidance_loss(*args, **kwargs)
+        scores.append(float(loss.detach()))
+        return loss
+
+    monkeypatch.setattr(pipeline_module, "guidance_loss", recording)
+    two = "a red square moving left and a blue circle falling on a black background"
+    config = {"steps": 4, "binding_guidance": 0.5, "binding_guidance_until": 0.5}
+    pipe = Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, PipelineConfig(**config))
+    shape, seed = (3, 8, 8), 5
+    ts = pipe.timesteps(None, shape)
+    split = int((ts[:-1] >= 0.5).sum())
+    assert 0 < split < len(ts) - 1  # some steps guided, some not: both parts of the selection run
+    noises = [torch.randn(1, 4, *shape, generator=torch.Generator().manual_seed(seed))]
+    noises += [torch.randn(1, 4, *shape, generator=torch.Generator().manual_seed(pipeline_module._candidate_seed(seed, k)))
+               for k in (1, 2)]
+    singles, last = [], []
+    for noise in noises:  # each candidate sampled on its own, and its last guided step's loss
+        scores.clear()
+        singles.append(pipe.sample_latents(two, shape, seed=seed, noise=noise))
+        assert len(scores) == split
+        last.append(scores[-1])
+    assert len(set(last)) == 3 and not torch.allclose(singles[0], singles[1])
+    pipe.config = PipelineConfig(**config, layout_candidates=3)
+    totals = []
+    chosen = pipe.sample_latents(two, shape, seed=seed, callback=lambda info: totals.append(info["total"]))
+    torch.testing.assert_close(chosen, singles[int(np.argmin(last))])
+    assert totals == [3 * split + len(ts) - 1 - split] * len(totals) and len(totals) == totals[0]
+    torch.testing.assert_close(pipe.sample_latents(two, shape, seed=seed), chosen)  # deterministic in the seed
+    # where frames are given (animate, extend, ...), and in edits, nothing is selected
+    cond, mask = torch.randn(1, 4, *shape), torch.tensor([[1.0, 0.0, 0.0]])
+    selected = pipe.sample_latents(two, shape, seed=seed, cond=cond, cond_mask=mask)
+    pipe.config = PipelineConfig(**config)
+    torch.testing.assert_close(selected, pipe.sample_latents(two, shape, seed=seed, cond=cond, cond_mask=mask))
+    # the loop's and long video's progress totals count the candidates' steps
+    window = pipeline_module.Window(num_latents=3, keep=(0, 9))
+    plain = pipe._total_steps([window], (64, 64), None, prompt=two)
+    pipe.config = PipelineConfig(**config, layout_candidates=3)
+    assert pipe._total_steps([window], (64, 64), None, prompt=two) == plain + 2 * split
+    assert pipe._total_steps([window], (64, 64), None, prompt="a ball on a floor") == plain  # guidance does not act
+
+
 @pytest.mark.parametrize("field, value", [("binding_guidance", -0.1), ("binding_guidance", float("nan")),
                                           ("binding_guidance_until", 1.5), ("binding_motion", -1.0),
                                           ("binding_motion", float("inf")), ("binding_compact", -0.5),
@@ -358,7 +406,9 @@ def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder)
                                           ("autoguidance", 0.5),  # (0.5 without a weak model)
                                           ("autoguidance_skip", (-1,)), ("autoguidance_skip", (1.5,)),
                                           ("autoguidance_until", 1.5), ("autoguidance_until", float("nan")),
-                                          ("context_guidance", -1.0), ("context_guidance", float("nan"))])
+                                          ("context_guidance", -1.0), ("context_guidance", float("nan")),
+                                          ("layout_candidates", 0), ("layout_candidates", 1.5),
+                                          ("layout_candidates", True)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -175,6 +175,15 @@ class PipelineConfig:
     where v_u is the empty prompt's velocity with the known frames and v_plain its velocity without
     them (an all-zero mask, which training also draws): b + 1 is a second guidance scale, for the
     given frames beside the prompt's. It joins the batched guidance call (1.5x its work). 0: off."""
+    layout_candidates: int = 1
+    """Layout selection, for clips with no known frames where attention-guided sampling acts (text to
+    video, an image, a loop's first half, a long video's first window; not edits): this many starting
+    noises are each sampled through the guided steps (t >= `binding_guidance_until`, where an object's
+    place and motion are decided), and the one whose guidance loss (`grounding.guidance_loss`, as the
+    guided step computed it at its last step) is lowest is denoised to the end; after InitNO (Guo et
+    al. 2024), which ranks starting noises by their cross-attention. The first candidate is the
+    seed's own noise. The judge is the model's own attention, never the evaluator. Each more candidate
+    repeats the guided steps (the costly part). 1: off."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -220,6 +229,8 @@ class PipelineConfig:
                              "transformer's directory) or autoguidance_skip (blocks whose self-attention it leaves out)")
         if self.context_latents < 1:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
+        if isinstance(self.layout_candidates, bool) or not isinstance(self.layout_candidates, int) or self.layout_candidates < 1:
+            raise ValueError(f"layout_candidates must be a whole number >= 1, got {self.layout_candidates!r}")
 
 
 def _is_finite(value: object) -> bool:
@@ -242,6 +253,11 @@ def _counting(callback: Callable[[dict], None] | None, total: int) -> Callable[[
         callback({**info, "step": done[0], "total": total})
 
     return report
+
+
+def _candidate_seed(seed: int, index: int) -> int:
+    """The noise seed of layout candidate `index` >= 1 (`PipelineConfig.layout_candidates`)."""
+    return int(np.random.SeedSequence([int(seed) % 2**32, index, 1]).generate_state(1)[0])
 
 
 def _window_seed(seed: int, index: int) -> int:
@@ -511,9 +527,43 @@ class Pipeline(RequestChecks):
                 return guided(x, time)
             return known * (eps - cond) + (1 - known) * guided(hold(x, time), time)
 
-        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion, editing)
-        x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
+        losses: list[float] = []  # the guidance loss of every guided step, for layout selection
+        refine = self._binding_refiner(prompt, text, mask, extra, latent_shape, hold, 1 - known, follow_motion,
+                                       editing, losses)
+        split = 0 if editing or eps is not None or t_start < 1 else self._layout_split(ts, refine)
+        if split == 0:
+            x = sampler_fn(denoiser, noise, ts, callback=callback, refine=refine)
+        else:
+            x = self._select_layout(sampler_fn, denoiser, noise, ts, split, refine, losses, seed, callback)
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
+
+    def _layout_split(self, ts: torch.Tensor, refine: Callable | None) -> int:
+        """The steps every layout candidate takes (`PipelineConfig.layout_candidates`): the guided ones,
+        whose start time is >= `binding_guidance_until`; 0 where no selection happens (off, or
+        attention-guided sampling does not act on the prompt)."""
+        if self.config.layout_candidates < 2 or refine is None:
+            return 0
+        return int((ts[:-1] >= self.config.binding_guidance_until).sum())
+
+    def _select_layout(self, sampler_fn, denoiser, noise: torch.Tensor, ts: torch.Tensor, split: int,
+                       refine: Callable, losses: list[float], seed: int, callback) -> torch.Tensor:
+        """Layout selection: each candidate noise (the seed's own first) is sampled through ts[:split + 1],
+        the guided steps; the one whose last guided step measured the lowest guidance loss goes on to
+        t = ts[-1]. Deterministic in the seed."""
+        candidates = self.config.layout_candidates
+        total = candidates * split + len(ts) - 1 - split
+        report = None if callback is None else lambda info: callback({"total": total, **info})
+        best: tuple[float, torch.Tensor] | None = None
+        for k in range(candidates):
+            start = noise if k == 0 else torch.randn(noise.shape, generator=torch.Generator().manual_seed(
+                _candidate_seed(seed, k)))
+            losses.clear()
+            x = sampler_fn(denoiser, start, ts[:split + 1], callback=report, refine=refine)
+            if best is None or losses[-1] < best[0]:
+                best = (losses[-1], x)
+        if split == len(ts) - 1:
+            return best[1]
+        return sampler_fn(denoiser, best[1], ts[split:], callback=report, refine=refine)
 
     def _weak_model(self) -> Callable | None:
         """The autoguidance weak model: this transformer with `autoguidance_skip`'s self-attention left
@@ -523,10 +573,12 @@ class Pipeline(RequestChecks):
 
     def _binding_refiner(self, prompt: str, text: torch.Tensor, mask: torch.Tensor, extra: dict,
                          latent_shape: tuple[int, int, int], hold: Callable, free: torch.Tensor,
-                         follow_motion: bool = True, editing: bool = False) -> Callable | None:
+                         follow_motion: bool = True, editing: bool = False,
+                         losses: list[float] | None = None) -> Callable | None:
         """The `refine` step of attention-guided sampling (`PipelineConfig.binding_guidance`; with
         `editing`, `edit_binding`), or None where it does not apply: turned off, an encoder without a
-        tokenizer, fewer than two objects (one, with the one-place term on)."""
+        tokenizer, fewer than two objects (one, with the one-place term on). Each step it takes appends
+        its guidance loss to `losses`, where given."""
         c = self.config
         encoder = self.text_encoder
         if editing:  # hold the input's layout instead of moving objects the way the prompt says
@@ -574,6 +626,8 @@ class Pipeline(RequestChecks):
                     # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
                     # does not take from the others' (in one loss it cost count and persistence; session 25)
                     terms = [(loss, 1.0)]
+                    if losses is not None:
+                        losses.append(float(loss.detach()))
                     if shapes is not None:
                         terms.append((shape_loss(maps, *shapes), c.binding_shape))
                 finally:
@@ -613,10 +667,22 @@ class Pipeline(RequestChecks):
         return self.sample_latents(prompt, shape, seed=seed, cond=cond, cond_mask=mask, callback=callback,
                                    **sampling, **kwargs)
 
-    def _total_steps(self, windows: list[Window], size: tuple[int, int], steps: int | None, t_start: float = 1.0) -> int:
+    def _total_steps(self, windows: list[Window], size: tuple[int, int], steps: int | None, t_start: float = 1.0,
+                     prompt: str | None = None) -> int:
+        """Denoising steps of these windows; with `prompt`, those of layout selection's extra candidates
+        too, in windows with no known frames (`PipelineConfig.layout_candidates`)."""
         width, height = size
-        return sum(len(self.timesteps(steps, (w.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION),
-                                      t_start)) - 1 for w in windows)
+        total = 0
+        for w in windows:
+            shape = (w.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
+            ts = self.timesteps(steps, shape, t_start)
+            total += len(ts) - 1
+            if prompt is not None and not w.known and t_start >= 1 and self.config.layout_candidates > 1:
+                read = self.read_prompt(prompt).prompt
+                text, mask = self.text_encoder.encode([read])
+                refine = self._binding_refiner(read, text, mask, {}, shape, lambda x, t: x, torch.ones(1, 1, 1, 1, 1))
+                total += (self.config.layout_candidates - 1) * self._layout_split(ts, refine)
+        return total
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -806,7 +872,7 @@ class Pipeline(RequestChecks):
         self.check_request(prompt, None, size)
         clip_window, transition = plan_loop(self._count_frames(seconds, "a loop", MIN_LOOP_FRAMES, plus_one=False),
                                             self.max_latents)
-        progress = _counting(callback, self._total_steps([clip_window, transition], size, steps))
+        progress = _counting(callback, self._total_steps([clip_window, transition], size, steps, prompt=prompt))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
         latents = self._sample_window(prompt, clip_window, size, {}, seed, sampling, progress)
         clip = self.decode(latents, clip_window.keep[1])
@@ -892,7 +958,7 @@ class Pipeline(RequestChecks):
         self._check_sampling(seed, guidance, sampler)  # now, not when the first window is made
         windows = plan_long(num_video_frames(seconds, self.config.fps), max_latents=self.max_latents,
                             context_latents=self.config.context_latents)
-        progress = _counting(callback, self._total_steps(windows, tuple(size), steps))
+        progress = _counting(callback, self._total_steps(windows, tuple(size), steps, prompt=prompt))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
         return self._long_chunks(prompt, windows, tuple(size), seed, sampling, progress)
 
