@@ -413,6 +413,7 @@ def main() -> None:
               "autoguidance_skip": pipeline.config.autoguidance_skip,
               "context_guidance": pipeline.config.context_guidance,
               "layout_candidates": pipeline.config.layout_candidates,
+              "layout_until": pipeline.config.layout_until,
               "edit_guidance": pipeline.config.edit_guidance,
               "edit_binding": pipeline.config.edit_binding, "edit_binding_until": pipeline.config.edit_binding_until,
               "edit_anchor": pipeline.config.edit_anchor, "long_seconds": args.long_seconds}

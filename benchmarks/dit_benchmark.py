@@ -224,7 +224,8 @@ def main() -> None:
               "binding_steady_objects": c.binding_steady_objects, "binding_steady_many": c.binding_steady_many,
               "binding_shape": c.binding_shape, "autoguidance": c.autoguidance,
               "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip,
-              "autoguidance_until": c.autoguidance_until, "layout_candidates": c.layout_candidates}
+              "autoguidance_until": c.autoguidance_until, "layout_candidates": c.layout_candidates,
+              "layout_until": c.layout_until}
 
     def save() -> None:  # after every part, so that a stopped run keeps what it measured
         if args.out:

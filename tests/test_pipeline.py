@@ -367,11 +367,12 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
     noises = [torch.randn(1, 4, *shape, generator=torch.Generator().manual_seed(seed))]
     noises += [torch.randn(1, 4, *shape, generator=torch.Generator().manual_seed(pipeline_module._candidate_seed(seed, k)))
                for k in (1, 2)]
-    singles, last = [], []
-    for noise in noises:  # each candidate sampled on its own, and its last guided step's loss
+    singles, first, last = [], [], []
+    for noise in noises:  # each candidate sampled on its own, and its first and last guided steps' losses
         scores.clear()
         singles.append(pipe.sample_latents(two, shape, seed=seed, noise=noise))
         assert len(scores) == split
+        first.append(scores[0])
         last.append(scores[-1])
     assert len(set(last)) == 3 and not torch.allclose(singles[0], singles[1])
     pipe.config = PipelineConfig(**config, layout_candidates=3)
@@ -380,6 +381,12 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
     torch.testing.assert_close(chosen, singles[int(np.argmin(last))])
     assert totals == [3 * split + len(ts) - 1 - split] * len(totals) and len(totals) == totals[0]
     torch.testing.assert_close(pipe.sample_latents(two, shape, seed=seed), chosen)  # deterministic in the seed
+    # layout_until: the candidates take the guided steps down to that time only, ranked by the last of them
+    pipe.config = PipelineConfig(**config, layout_candidates=3, layout_until=1.0)
+    totals.clear()
+    early = pipe.sample_latents(two, shape, seed=seed, callback=lambda info: totals.append(info["total"]))
+    torch.testing.assert_close(early, singles[int(np.argmin(first))])
+    assert totals == [3 + len(ts) - 2] * len(totals) and len(totals) == totals[0]
     # where frames are given (animate, extend, ...), and in edits, nothing is selected
     cond, mask = torch.randn(1, 4, *shape), torch.tensor([[1.0, 0.0, 0.0]])
     selected = pipe.sample_latents(two, shape, seed=seed, cond=cond, cond_mask=mask)
@@ -408,7 +415,7 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
                                           ("autoguidance_until", 1.5), ("autoguidance_until", float("nan")),
                                           ("context_guidance", -1.0), ("context_guidance", float("nan")),
                                           ("layout_candidates", 0), ("layout_candidates", 1.5),
-                                          ("layout_candidates", True)])
+                                          ("layout_candidates", True), ("layout_until", 1.5)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

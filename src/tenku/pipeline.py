@@ -184,6 +184,9 @@ class PipelineConfig:
     al. 2024), which ranks starting noises by their cross-attention. The first candidate is the
     seed's own noise. The judge is the model's own attention, never the evaluator. Each more candidate
     repeats the guided steps (the costly part). 1: off."""
+    layout_until: float | None = None
+    """Layout candidates take the guided steps from t = 1 down to this time only, and are ranked by the
+    loss of the last one; None (or a time below `binding_guidance_until`): all the guided steps."""
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
@@ -207,7 +210,8 @@ class PipelineConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not _is_finite(self.binding_guidance) or self.binding_guidance < 0:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
-        for name in ("binding_guidance_until", "edit_binding_until", "autoguidance_until"):
+        for name in ("binding_guidance_until", "edit_binding_until", "autoguidance_until") + (
+                ("layout_until",) if self.layout_until is not None else ()):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
@@ -538,12 +542,14 @@ class Pipeline(RequestChecks):
         return known * cond + (1 - known) * x  # known frames are exactly the given ones
 
     def _layout_split(self, ts: torch.Tensor, refine: Callable | None) -> int:
-        """The steps every layout candidate takes (`PipelineConfig.layout_candidates`): the guided ones,
-        whose start time is >= `binding_guidance_until`; 0 where no selection happens (off, or
-        attention-guided sampling does not act on the prompt)."""
-        if self.config.layout_candidates < 2 or refine is None:
+        """The steps every layout candidate takes (`PipelineConfig.layout_candidates`): the guided ones
+        whose start time is >= `layout_until` (and `binding_guidance_until`); 0 where no selection
+        happens (off, or attention-guided sampling does not act on the prompt)."""
+        c = self.config
+        if c.layout_candidates < 2 or refine is None:
             return 0
-        return int((ts[:-1] >= self.config.binding_guidance_until).sum())
+        until = c.binding_guidance_until if c.layout_until is None else max(c.layout_until, c.binding_guidance_until)
+        return int((ts[:-1] >= until).sum())
 
     def _select_layout(self, sampler_fn, denoiser, noise: torch.Tensor, ts: torch.Tensor, split: int,
                        refine: Callable, losses: list[float], seed: int, callback) -> torch.Tensor:
