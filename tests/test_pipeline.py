@@ -330,6 +330,22 @@ def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text
     torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
+def test_shape_term_goes_on_alone_down_to_binding_shape_until(tiny_vae_dir, text_encoder):
+    def sample(prompt, shape_until=None, **kwargs):
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_shape=1.0,
+                             binding_guidance_until=0.9, binding_shape_until=shape_until, **kwargs)
+
+    two = "a red square moving left and a blue circle falling on a black background"
+    assert not torch.allclose(sample(two, 0.0), sample(two))  # the later steps take the shape step
+    torch.testing.assert_close(sample(two, 0.95), sample(two))  # above the others' end: nothing more
+    unnamed = "a red one moving left and a blue one falling on a black background"
+    torch.testing.assert_close(sample(unnamed, 0.0), sample(unnamed))  # no shape words: no shape step
+    cond, mask = torch.randn(1, 4, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]])
+    torch.testing.assert_close(sample(two, 0.0, cond=cond, cond_mask=mask), sample(two, cond=cond, cond_mask=mask))
+    torch.testing.assert_close(sample(two, 0.0, edit_binding=0.5, editing=True),
+                               sample(two, edit_binding=0.5, editing=True))  # not in edits
+
+
 def test_edits_are_guided_by_the_edit_settings_alone(tiny_vae_dir, text_encoder):
     def edit(**config):
         return guided_sample(tiny_vae_dir, text_encoder, two, editing=True, **config)
@@ -415,7 +431,8 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
                                           ("autoguidance_until", 1.5), ("autoguidance_until", float("nan")),
                                           ("context_guidance", -1.0), ("context_guidance", float("nan")),
                                           ("layout_candidates", 0), ("layout_candidates", 1.5),
-                                          ("layout_candidates", True), ("layout_until", 1.5)])
+                                          ("layout_candidates", True), ("layout_until", 1.5),
+                                          ("binding_shape_until", -0.1)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -23,9 +23,6 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--binding-guidance", type=float, default=None,
                         help="attention-guided sampling step for prompts that name their objects by colour (in edit, "
                              "its own step); 0 turns it off (default: the model's)")
-    parser.add_argument("--candidates", type=int, default=None,
-                        help="layout selection: starting noises tried through the early, guided steps, the one the "
-                             "model's own attention ranks best finished; 1 is fastest (default: the model's)")
     parser.add_argument("--literal-prompt", action="store_true",
                         help="encode the prompt exactly as written: do not read unknown colour names "
                              "(\"sapphire\") as the nearest colour the model knows")
@@ -41,8 +38,6 @@ def load_pipeline(args: argparse.Namespace):
     if args.binding_guidance is not None:  # edits have a step of their own (`edit_binding`); the flag sets both
         pipeline.config = dataclasses.replace(pipeline.config, binding_guidance=args.binding_guidance,
                                               edit_binding=args.binding_guidance)
-    if args.candidates is not None:
-        pipeline.config = dataclasses.replace(pipeline.config, layout_candidates=args.candidates)
     if args.literal_prompt:
         pipeline.config = dataclasses.replace(pipeline.config, colour_names=False)
     reading = pipeline.read_prompt(args.prompt)
@@ -125,8 +120,6 @@ def preflight(args: argparse.Namespace, prompt: str, **request) -> None:
     config = read_pipeline_config(args.model)
     if args.binding_guidance is not None:
         dataclasses.replace(config, binding_guidance=args.binding_guidance)  # checks the value
-    if args.candidates is not None:
-        dataclasses.replace(config, layout_candidates=args.candidates)
     RequestChecks(config).preflight(
         prompt, size=args.size, seed=args.seed, steps=args.steps, guidance=args.guidance, **request)
 

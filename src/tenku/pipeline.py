@@ -143,6 +143,9 @@ class PipelineConfig:
     theirs. For prompts whose objects (two or more) name their shapes
     (`grounding.prompt_shape_groups`), and, as the one-place term, only for clips with no known
     frames. 0: off."""
+    binding_shape_until: float | None = None
+    """The shape term's steps go on alone below `binding_guidance_until` down to this time (t >= it),
+    on the same prompts; None: it stops with the other terms. Not in edits."""
     edit_binding: float = 0.0
     """Attention-guided sampling in `edit`, in place of `binding_guidance` (which never acts there, at
     any strength): its step at every step down to t = `edit_binding_until`, with the separation,
@@ -211,7 +214,8 @@ class PipelineConfig:
         if not _is_finite(self.binding_guidance) or self.binding_guidance < 0:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
         for name in ("binding_guidance_until", "edit_binding_until", "autoguidance_until") + (
-                ("layout_until",) if self.layout_until is not None else ()):
+                ("layout_until",) if self.layout_until is not None else ()) + (
+                ("binding_shape_until",) if self.binding_shape_until is not None else ()):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
@@ -616,9 +620,13 @@ class Pipeline(RequestChecks):
 
         anchors: list[torch.Tensor] = []  # the objects' places at the first step, for the anchor term
 
+        shape_until = until if editing or c.binding_shape_until is None else min(until, c.binding_shape_until)
+
         def refine(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-            if float(time[0]) < until:
+            now = float(time[0])
+            if now < until and (shapes is None or now < shape_until):
                 return x
+            shape_only = now < until  # (binding_shape_until: the shape term's steps past the others')
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
                 self.dit.record_cross_attention(True)
@@ -627,13 +635,15 @@ class Pipeline(RequestChecks):
                     maps = self.dit.cross_attention_maps()
                     if anchor_weight > 0 and not anchors:
                         anchors.append(object_centres(maps, groups, grid).detach())
-                    loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
-                                         anchors[0] if anchors else None, anchor_weight, steady, known)
                     # (loss, step in units of its gradient's RMS): the shape term takes its own step, so it
                     # does not take from the others' (in one loss it cost count and persistence; session 25)
-                    terms = [(loss, 1.0)]
-                    if losses is not None:
-                        losses.append(float(loss.detach()))
+                    terms = []
+                    if not shape_only:
+                        loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
+                                             anchors[0] if anchors else None, anchor_weight, steady, known)
+                        terms.append((loss, 1.0))
+                        if losses is not None:
+                            losses.append(float(loss.detach()))
                     if shapes is not None:
                         terms.append((shape_loss(maps, *shapes), c.binding_shape))
                 finally:
