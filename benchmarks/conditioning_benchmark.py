@@ -430,9 +430,15 @@ def main() -> None:
         started = time.perf_counter()
         report[name] = run()
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if args.out:  # before the table, so that a failure printing it loses no measurement
-        Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+        save(args.out, report, complete=False)  # after every mode, so that a stopped run keeps what it measured
+    save(args.out, report, complete=True)  # before the table, so that a failure printing it loses no measurement
     print(table(report))
+
+
+def save(path: str | None, report: dict, complete: bool) -> None:
+    """Write the report so far; `complete` says whether every mode asked for has run."""
+    if path:
+        Path(path).write_text(json.dumps({**report, "complete": complete}, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,26 @@ def test_decoder_swap_scores_one_sample_decoded_by_two_decoders():
     _, black = swap.decode_both(pipeline, Black(), prompts, (64, 64), 1.0)
     assert [r["color"] for r in black] == [False, False]
     assert "decode" not in vars(pipeline) or pipeline.decode.__func__ is Pipeline.decode  # put back
+
+
+def test_a_stopped_conditioning_run_keeps_the_modes_it_measured(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tenku.pipeline import PipelineConfig
+
+    bench = _load("conditioning_benchmark")
+    monkeypatch.setattr(bench, "load_pipeline", lambda *args, **kwargs: SimpleNamespace(config=PipelineConfig()))
+    monkeypatch.setattr(bench, "world_case", lambda i, base: None)
+    monkeypatch.setattr(bench, "bench_animate", lambda *args: {"first_psnr": [31.0]})
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # the session ends while the second mode runs
+
+    monkeypatch.setattr(bench, "bench_extend", stopped)
+    out = tmp_path / "report.json"
+    monkeypatch.setattr("sys.argv", ["conditioning_benchmark.py", "--cases", "1", "--modes", "animate", "extend",
+                                     "--out", str(out)])
+    with pytest.raises(KeyboardInterrupt):
+        bench.main()
+    report = json.loads(out.read_text())
+    assert report["animate"] == {"first_psnr": [31.0]} and "extend" not in report and report["complete"] is False
