@@ -225,7 +225,8 @@ def main() -> None:
               "binding_shape": c.binding_shape, "autoguidance": c.autoguidance,
               "autoguidance_model": c.autoguidance_model, "autoguidance_skip": c.autoguidance_skip,
               "autoguidance_until": c.autoguidance_until, "layout_candidates": c.layout_candidates,
-              "layout_until": c.layout_until, "binding_shape_until": c.binding_shape_until}
+              "layout_until": c.layout_until, "binding_shape_until": c.binding_shape_until,
+              "binding_steady_gravity": c.binding_steady_gravity}
 
     def save() -> None:  # after every part, so that a stopped run keeps what it measured
         if args.out:

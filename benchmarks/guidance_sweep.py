@@ -77,6 +77,9 @@ def main() -> None:
                         help="layout candidates are ranked at this time (PipelineConfig.layout_until; default: the model's)")
     parser.add_argument("--binding-shape-until", type=float, nargs="+", default=[None],
                         help="the shape term alone down to this time (PipelineConfig.binding_shape_until; default: the model's)")
+    parser.add_argument("--binding-steady-gravity", type=float, nargs="+", default=[None],
+                        help="the steady-size term's weight on bouncing and falling objects of prompts naming more "
+                             "than binding_steady_objects (PipelineConfig.binding_steady_gravity; default: the model's)")
     parser.add_argument("--offset", type=int, default=0, help=f"first prompt's seed less {TUNING_START:,}")
     parser.add_argument("--max-objects", type=int, default=3, help="keep prompts naming at most this many objects")
     parser.add_argument("--min-objects", type=int, default=1, help="keep prompts naming at least this many objects")
@@ -108,7 +111,7 @@ def main() -> None:
              "binding_shape": args.binding_shape, "autoguidance": args.autoguidance,
              "autoguidance_skip": args.autoguidance_skip, "autoguidance_until": args.autoguidance_until,
              "layout_candidates": args.layout_candidates, "layout_until": args.layout_until,
-             "binding_shape_until": args.binding_shape_until}
+             "binding_shape_until": args.binding_shape_until, "binding_steady_gravity": args.binding_steady_gravity}
     print(f"| {' | '.join(knobs)} | base shift | {' | '.join(ATTRIBUTES)} | mean of the five bars | s per clip |")
     print("| --- " * (len(ATTRIBUTES) + len(knobs) + 3) + "|")
     for shift, *values in itertools.product(args.base_shift, *knobs.values()):

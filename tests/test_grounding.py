@@ -4,16 +4,19 @@ import torch
 
 from tenku.dit import DiT, dit_tiny
 from tenku.grounding import (
+    GRAVITY_MOTIONS,
     anchor_loss,
     attribute_vocabulary,
     binding_loss,
     compact_loss,
     grounding_loss,
+    guidance_loss,
     motion_loss,
     object_centres,
     object_regions,
     object_token_groups,
     prompt_colours,
+    prompt_motion_names,
     prompt_object_groups,
     prompt_object_motions,
     prompt_shape_groups,
@@ -345,6 +348,35 @@ def test_shape_loss_asks_tokens_to_read_their_own_objects_shape():
     assert logits.grad[..., [2, 4]].abs().sum() > 0  # it can steer which shape word a token reads
     # and only that: colour is the anchor (a token does not turn into a copy of the object whose shape it reads)
     torch.testing.assert_close(logits.grad[..., [0, 1, 3, 5]], torch.zeros(1, n, 4), atol=1e-7, rtol=0)
+
+
+def test_steady_term_can_be_asked_of_some_objects_only():
+    grid = (3, 8, 8)
+    groups = torch.tensor([[False, True, False, False], [False, False, True, False]])
+    attention = torch.full((*grid, 4), 0.05)
+    for f, (a_cells, b_cells) in enumerate([(8, 8), (8, 2), (8, 8)]):  # the first object steady, the second not
+        attention[f, 0].view(-1)[:a_cells] = 0.0
+        attention[f, 0, :a_cells, 1] = 1.0
+        attention[f, 7, :b_cells, 2] = 1.0
+    maps = [(attention / attention.sum(-1, keepdim=True)).reshape(1, -1, 4)]
+
+    def steady(objects):
+        return (guidance_loss(maps, groups, grid, steady_weight=1.0, steady_objects=objects)
+                - guidance_loss(maps, groups, grid)).item()
+
+    first, second = steady(torch.tensor([True, False])), steady(torch.tensor([False, True]))
+    assert second > 0.1 and first < 0.2 * second  # the shrinking object costs, the steady one hardly
+    assert steady(None) == pytest.approx((first + second) / 2, rel=1e-4)  # all objects: the mean over both
+    assert steady(torch.tensor([False, False])) == 0.0
+
+
+def test_prompt_motion_names_read_gravity_from_each_objects_clause():
+    prompt = "a red square bouncing, a blue circle moving left and a green triangle falling on a black background"
+    names = prompt_motion_names(prompt, prompt_colours(prompt))
+    assert names == [{"bouncing"}, {"left"}, {"falling"}]
+    assert [bool(n & GRAVITY_MOTIONS) for n in names] == [True, False, True]
+    prompt = "a red ball and a blue box moving right"
+    assert prompt_motion_names(prompt, prompt_colours(prompt)) == [set(), {"right"}]
 
 
 def test_prompt_object_motions_read_each_objects_clause():

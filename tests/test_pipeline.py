@@ -330,6 +330,22 @@ def test_shape_term_acts_on_prompts_whose_objects_name_shapes(tiny_vae_dir, text
     torch.testing.assert_close(sample(two, 1.0, cond=cond, cond_mask=mask), sample(two, 0.0, cond=cond, cond_mask=mask))
 
 
+def test_steady_gravity_weight_acts_on_bouncing_and_falling_objects_of_many_object_prompts(tiny_vae_dir, text_encoder):
+    def sample(prompt, gravity, **kwargs):
+        return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_steady=1.0,
+                             binding_steady_objects=1, binding_steady_gravity=gravity, **kwargs)
+
+    falling = "a red square moving left and a blue circle falling on a black background"
+    assert not torch.allclose(sample(falling, 1.0), sample(falling, 0.0))
+    straight = "a red square moving left and a blue circle moving up on a black background"
+    torch.testing.assert_close(sample(straight, 1.0), sample(straight, 0.0))  # no object under gravity
+    one = "a blue circle falling on a black background"
+    torch.testing.assert_close(sample(one, 1.0), sample(one, 0.0))  # one object: binding_steady acts on it anyway
+    cond, mask = torch.randn(1, 4, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]])
+    torch.testing.assert_close(sample(falling, 1.0, binding_steady_known=1.0, cond=cond, cond_mask=mask),
+                               sample(falling, 0.0, binding_steady_known=1.0, cond=cond, cond_mask=mask))
+
+
 def test_shape_term_goes_on_alone_down_to_binding_shape_until(tiny_vae_dir, text_encoder):
     def sample(prompt, shape_until=None, **kwargs):
         return guided_sample(tiny_vae_dir, text_encoder, prompt, binding_guidance=0.5, binding_shape=1.0,
@@ -432,7 +448,7 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
                                           ("context_guidance", -1.0), ("context_guidance", float("nan")),
                                           ("layout_candidates", 0), ("layout_candidates", 1.5),
                                           ("layout_candidates", True), ("layout_until", 1.5),
-                                          ("binding_shape_until", -0.1)])
+                                          ("binding_shape_until", -0.1), ("binding_steady_gravity", -1.0)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -246,11 +246,21 @@ def _motion_phrases() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(set(pairs), key=lambda pair: len(pair[0]), reverse=True))
 
 
+GRAVITY_MOTIONS = frozenset({"bouncing", "falling"})
+"""The world's motions under gravity: where objects of prompts naming two or three lose persistence."""
+
+
 def prompt_object_motions(prompt: str, colours: list[str]) -> list[tuple[float, float] | None]:
     """The screen direction of each object of `colours` (`MOTION_DIRECTIONS`) that the prompt's
     training phrasings give it, read from the clauses that name its colour and no other's ("a
     yellow square falling" -> down, "the red one rests" -> still); None where none is given, where
     the motion has no one direction (bouncing), or where the clauses disagree."""
+    return [MOTION_DIRECTIONS[next(iter(m))] if len(m) == 1 else None for m in prompt_motion_names(prompt, colours)]
+
+
+def prompt_motion_names(prompt: str, colours: list[str]) -> list[set[str]]:
+    """The world motions (`MOTION_DIRECTIONS`' names) that the training phrasings of the clauses naming
+    each object of `colours`, and no other's, give it: {"falling"}, {"left"}, set() where none."""
     colour_words, _ = training_vocabulary()
     named = [word_spans(prompt, colour_words[colour]) for colour in colours]
     found: list[set[str]] = [set() for _ in colours]
@@ -261,7 +271,7 @@ def prompt_object_motions(prompt: str, colours: list[str]) -> list[tuple[float, 
                 if not any(a < y and x < b for x, y in taken):
                     taken.append((a, b))
                     found[owner].add(motion)
-    return [MOTION_DIRECTIONS[next(iter(m))] if len(m) == 1 else None for m in found]
+    return found
 
 
 def grounding_loss(maps: list[Tensor], regions: Tensor, groups: Tensor) -> Tensor:
@@ -494,16 +504,19 @@ def steady_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int], 
     return _steady(_object_shares(maps, groups)[0], grid, known)
 
 
-def _steady(per_object: Tensor, grid: tuple[int, int, int], known: Tensor | None = None) -> Tensor:
-    """`steady_loss` from `_object_shares`' per-object attention."""
-    if grid[0] < 2 or (known is not None and bool(known.all())):
+def _steady(per_object: Tensor, grid: tuple[int, int, int], known: Tensor | None = None,
+            objects: Tensor | None = None) -> Tensor:
+    """`steady_loss` from `_object_shares`' per-object attention; with `objects` ((O,) bool), averaged
+    over those objects only (0 for none)."""
+    if grid[0] < 2 or (known is not None and bool(known.all())) or (objects is not None and not bool(objects.any())):
         return per_object.sum() * 0.0
     mass = _excess(per_object, grid).sum(1)  # (T, O)
     if known is None or not bool(known.any()):
-        return (mass.std(0) / mass.mean(0).clamp_min(1e-8)).mean()
-    reference = mass[known].mean(0).detach()  # (O,)
-    spread = (mass[~known] - reference).pow(2).mean(0).sqrt()
-    return (spread / reference.clamp_min(1e-8)).mean()
+        spread = mass.std(0) / mass.mean(0).clamp_min(1e-8)  # (O,)
+    else:
+        reference = mass[known].mean(0).detach()  # (O,)
+        spread = (mass[~known] - reference).pow(2).mean(0).sqrt() / reference.clamp_min(1e-8)
+    return (spread if objects is None else spread[objects]).mean()
 
 
 def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) -> Tensor:
@@ -537,12 +550,13 @@ def shape_loss(maps: list[Tensor], colour_groups: Tensor, shape_groups: Tensor) 
 def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int],
                   directions: list[tuple[float, float] | None] = (), motion_weight: float = 0.0,
                   compact_weight: float = 0.0, anchors: Tensor | None = None, anchor_weight: float = 0.0,
-                  steady_weight: float = 0.0, known: Tensor | None = None) -> Tensor:
+                  steady_weight: float = 0.0, known: Tensor | None = None,
+                  steady_objects: Tensor | None = None) -> Tensor:
     """What attention-guided sampling descends: `separation_loss`, plus `motion_weight` times
     `motion_loss` (left out when the weight is 0 or no object has a direction), plus
     `compact_weight` times `compact_loss`, plus `anchor_weight` times `anchor_loss` to `anchors`
     (left out when None), plus `steady_weight` times `steady_loss` (with `known`, the given latent
-    frames), from one reading of the maps.
+    frames; with `steady_objects`, (O,) bool, over those objects only), from one reading of the maps.
     (`shape_loss` takes a step of its own.)"""
     per_object, share = _object_shares(maps, groups)
     loss = _separation(per_object, share, grid)
@@ -553,5 +567,5 @@ def guidance_loss(maps: list[Tensor], groups: Tensor, grid: tuple[int, int, int]
     if anchors is not None and anchor_weight > 0:
         loss = loss + anchor_weight * _anchor(_centres(per_object, share, grid), anchors)
     if steady_weight > 0:
-        loss = loss + steady_weight * _steady(per_object, grid, known)
+        loss = loss + steady_weight * _steady(per_object, grid, known, steady_objects)
     return loss

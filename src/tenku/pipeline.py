@@ -57,11 +57,13 @@ from tenku.data import to_frames
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
 from tenku.grounding import (
+    GRAVITY_MOTIONS,
     encoder_layout,
     guidance_loss,
     object_centres,
     prompt_colours,
     prompt_object_groups,
+    prompt_motion_names,
     prompt_object_motions,
     prompt_shape_groups,
     shape_loss,
@@ -131,6 +133,12 @@ class PipelineConfig:
     binding_steady_many: float = 0.0
     """The steady-size term's weight (in place of `binding_steady`, or `binding_steady_known` with known
     frames) for prompts naming more objects than `binding_steady_objects`; 0: it does not act on them."""
+    binding_steady_gravity: float = 0.0
+    """For prompts naming more objects than `binding_steady_objects`, in clips with no known frames: the
+    steady-size term's weight (in place of `binding_steady_many`) on the objects whose own clauses say
+    they bounce or fall (`grounding.GRAVITY_MOTIONS`), and on no other. Session 41: on the tuning
+    prompts every persistence failure of a prompt naming two or three objects had such an object.
+    0: off."""
     binding_steady_known: float = 0.0
     """`binding_steady` for clips with known frames (animate, extend, connect, a long video's later
     windows): each free latent frame's object mass is asked to match the known frames' mean, so
@@ -218,8 +226,8 @@ class PipelineConfig:
                 ("binding_shape_until",) if self.binding_shape_until is not None else ()):
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many", "binding_steady_known",
-                     "binding_shape", "edit_binding", "edit_anchor", "autoguidance", "context_guidance"):
+        for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many",
+                     "binding_steady_gravity", "binding_steady_known", "binding_shape", "edit_binding", "edit_anchor", "autoguidance", "context_guidance"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.binding_steady_objects is not None and (
@@ -611,8 +619,14 @@ class Pipeline(RequestChecks):
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
+        steady_objects = None  # all objects
         if c.binding_steady_objects is not None and len(groups) > c.binding_steady_objects and steady > 0:
-            steady = c.binding_steady_many  # (with two or more objects the other terms act anyway)
+            # (with two or more objects the other terms act anyway)
+            if c.binding_steady_gravity > 0 and free_only:
+                names = prompt_motion_names(prompt, prompt_colours(prompt))
+                steady, steady_objects = c.binding_steady_gravity, torch.tensor([bool(n & GRAVITY_MOTIONS) for n in names])
+            else:
+                steady = c.binding_steady_many
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
         directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
         found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
@@ -640,7 +654,8 @@ class Pipeline(RequestChecks):
                     terms = []
                     if not shape_only:
                         loss = guidance_loss(maps, groups, grid, directions, motion_weight, compact,
-                                             anchors[0] if anchors else None, anchor_weight, steady, known)
+                                             anchors[0] if anchors else None, anchor_weight, steady, known,
+                                             steady_objects)
                         terms.append((loss, 1.0))
                         if losses is not None:
                             losses.append(float(loss.detach()))
