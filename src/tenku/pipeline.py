@@ -221,13 +221,13 @@ class PipelineConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not _is_finite(self.binding_guidance) or self.binding_guidance < 0:
             raise ValueError(f"binding_guidance must be a finite number >= 0, got {self.binding_guidance!r}")
-        for name in ("binding_guidance_until", "edit_binding_until", "autoguidance_until") + (
-                ("layout_until",) if self.layout_until is not None else ()) + (
-                ("binding_shape_until",) if self.binding_shape_until is not None else ()):
+        optional_times = [n for n in ("layout_until", "binding_shape_until") if getattr(self, n) is not None]
+        for name in ["binding_guidance_until", "edit_binding_until", "autoguidance_until", *optional_times]:
             if not _is_finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         for name in ("binding_motion", "binding_compact", "binding_steady", "binding_steady_many",
-                     "binding_steady_gravity", "binding_steady_known", "binding_shape", "edit_binding", "edit_anchor", "autoguidance", "context_guidance"):
+                     "binding_steady_gravity", "binding_steady_known", "binding_shape", "edit_binding",
+                     "edit_anchor", "autoguidance", "context_guidance"):
             if not _is_finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
         if self.binding_steady_objects is not None and (
@@ -619,16 +619,17 @@ class Pipeline(RequestChecks):
         if groups is None:
             return None
         groups = torch.from_numpy(groups)
+        colours = prompt_colours(prompt)  # the objects of `groups`, in its order
         steady_objects = None  # all objects
         if c.binding_steady_objects is not None and len(groups) > c.binding_steady_objects and steady > 0:
             # (with two or more objects the other terms act anyway)
             if c.binding_steady_gravity > 0 and free_only:
-                names = prompt_motion_names(prompt, prompt_colours(prompt))
+                names = prompt_motion_names(prompt, colours)
                 steady, steady_objects = c.binding_steady_gravity, torch.tensor([bool(n & GRAVITY_MOTIONS) for n in names])
             else:
                 steady = c.binding_steady_many
         grid = patch_grid(latent_shape, self.dit.config.patch_size)
-        directions = prompt_object_motions(prompt, prompt_colours(prompt)) if motion_weight > 0 else []
+        directions = prompt_object_motions(prompt, colours) if motion_weight > 0 else []
         found = prompt_shape_groups(encoder.tokenizer, prompt, **layout) if c.binding_shape > 0 and free_only else None
         shapes = None if found is None else tuple(torch.from_numpy(g) for g in found)
 
@@ -703,15 +704,17 @@ class Pipeline(RequestChecks):
         """Denoising steps of these windows; with `prompt`, those of layout selection's extra candidates
         too, in windows with no known frames (`PipelineConfig.layout_candidates`)."""
         width, height = size
+        selecting = prompt is not None and t_start >= 1 and self.config.layout_candidates > 1
+        if selecting:
+            prompt = self.read_prompt(prompt).prompt
+            text, mask = self.text_encoder.encode([prompt])
         total = 0
         for w in windows:
             shape = (w.num_latents, height // SPACE_COMPRESSION, width // SPACE_COMPRESSION)
             ts = self.timesteps(steps, shape, t_start)
             total += len(ts) - 1
-            if prompt is not None and not w.known and t_start >= 1 and self.config.layout_candidates > 1:
-                read = self.read_prompt(prompt).prompt
-                text, mask = self.text_encoder.encode([read])
-                refine = self._binding_refiner(read, text, mask, {}, shape, lambda x, t: x, torch.ones(1, 1, 1, 1, 1))
+            if selecting and not w.known:
+                refine = self._binding_refiner(prompt, text, mask, {}, shape, lambda x, t: x, torch.ones(1, 1, 1, 1, 1))
                 total += (self.config.layout_candidates - 1) * self._layout_split(ts, refine)
         return total
 
