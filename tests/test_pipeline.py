@@ -44,6 +44,26 @@ def pipeline(tiny_vae_dir, text_encoder):
     return Pipeline(tiny_dit(), VideoVAE.from_pretrained(tiny_vae_dir), text_encoder, PipelineConfig(steps=3))
 
 
+def test_encode_refine_steps_bring_given_frames_closer(pipeline):
+    """With encode_refine_steps, a given clip's latents decode closer to it (what animate, extend,
+    connect and edit hold as known frames); 0 leaves the encoder's latent as it is."""
+    import dataclasses
+
+    from tenku.data import to_tensor
+
+    frames = pipeline.decode(torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(2)), 9)
+    plain = pipeline.encode(frames)
+    torch.testing.assert_close(plain, pipeline.vae.encode(to_tensor(frames)[None]))
+    config = pipeline.config
+    try:
+        pipeline.config = dataclasses.replace(config, encode_refine_steps=6)
+        refined = pipeline.encode(frames)
+    finally:
+        pipeline.config = config
+    error = lambda z: np.abs(pipeline.decode(z, 9).astype(np.float32) - frames).mean()  # noqa: E731
+    assert refined.shape == plain.shape and error(refined) < 0.8 * error(plain)
+
+
 def test_frame_arithmetic():
     assert num_video_frames(2.0, 8) == 17 and latent_frames_for(17) == 5
     assert num_video_frames(1.5, 8) == 13 and latent_frames_for(13) == 4
@@ -448,7 +468,9 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
                                           ("context_guidance", -1.0), ("context_guidance", float("nan")),
                                           ("layout_candidates", 0), ("layout_candidates", 1.5),
                                           ("layout_candidates", True), ("layout_until", 1.5),
-                                          ("binding_shape_until", -0.1), ("binding_steady_gravity", -1.0)])
+                                          ("binding_shape_until", -0.1), ("binding_steady_gravity", -1.0),
+                                          ("encode_refine_steps", -1), ("encode_refine_steps", 1.5),
+                                          ("encode_refine_steps", True)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})

@@ -201,6 +201,11 @@ class PipelineConfig:
     context_latents: int = 3
     """Known latent frames carried into each window when extending or generating long videos
     (9 frames, 1.1 s at 8 fps); capped at half a window, the most the training masks use."""
+    encode_refine_steps: int = 0
+    """Given images and videos (animate, extend, connect, edit, a long video's context) are encoded and
+    then refined this many steps against their pixels through the frozen decoder (`VideoVAE.refine`),
+    so the known latents decode closer to what was given; each step is a decoder pass forwards and
+    backwards over the encoded frames. 0: the encoder's latent as it is."""
 
     def __post_init__(self) -> None:
         self.sizes = tuple(tuple(int(v) for v in s) for s in self.sizes)
@@ -247,6 +252,9 @@ class PipelineConfig:
             raise ValueError(f"context_latents must be >= 1, got {self.context_latents}")
         if isinstance(self.layout_candidates, bool) or not isinstance(self.layout_candidates, int) or self.layout_candidates < 1:
             raise ValueError(f"layout_candidates must be a whole number >= 1, got {self.layout_candidates!r}")
+        if isinstance(self.encode_refine_steps, bool) or not isinstance(self.encode_refine_steps, int) \
+                or self.encode_refine_steps < 0:
+            raise ValueError(f"encode_refine_steps must be a whole number >= 0, got {self.encode_refine_steps!r}")
 
 
 def _is_finite(value: object) -> bool:
@@ -683,7 +691,9 @@ class Pipeline(RequestChecks):
         """uint8 (T, H, W, 3) with T = 1 + 4k -> normalised latent (1, C, t, H/8, W/8)."""
         from tenku.data import to_tensor
 
-        return self.vae.encode(to_tensor(frames)[None], chunk_frames=32)
+        video = to_tensor(frames)[None]
+        z = self.vae.encode(video, chunk_frames=32)
+        return self.vae.refine(video, z, steps=self.config.encode_refine_steps, chunk_latents=8)
 
     def encode_groups(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (4k, H, W, 3) -> (1, C, k, H/8, W/8): groups of four for latent positions >= 1,
