@@ -649,6 +649,7 @@ def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4, ref
     video, (t, h, w) = pad_video(to_tensor(frames)[None])
     chunk_frames = None if chunk_latents is None else TIME_COMPRESSION * chunk_latents
     z = vae.encode(video, chunk_frames=chunk_frames)
-    z = vae.refine(video, z, steps=refine_steps, chunk_latents=chunk_latents, progress=progress)
+    if refine_steps != 0:  # (refine checks the count)
+        z = vae.refine(video, z, steps=refine_steps, chunk_latents=chunk_latents, progress=progress)
     out = vae.decode(z, chunk_latents=chunk_latents)
     return to_frames(out[0, :, :t, :h, :w])
