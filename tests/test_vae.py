@@ -125,7 +125,7 @@ def test_refine_draws_the_input_closer_and_leaves_the_weights_alone(vae):
     late = lambda latent: (vae.decode(latent)[:, :, 5:] - x[:, :, 5:]).pow(2).mean().item()  # noqa: E731
     assert late(chunked) < late(z)
     calls = []
-    vae.refine(x, z, steps=3, chunk_latents=2, progress=lambda done, total: calls.append((done, total)))
+    vae.refine(x, z, steps=3, chunk_latents=2, progress=lambda info: calls.append((info["step"], info["total"])))
     assert calls == [(k, 6) for k in range(1, 7)]
 
 

@@ -77,19 +77,20 @@ def add_generate_commands(commands: argparse._SubParsersAction, train_commands: 
 
 
 class Progress:
-    """A tqdm bar over a pipeline call's denoising steps, used as its callback. It opens at the first
-    step, whose info carries the total of all windows (else `total`), so a call that fails early
-    prints no bar."""
+    """A tqdm bar over a pipeline call's denoising steps (or `VideoVAE.refine`'s), used as its callback.
+    It opens at the first step, whose info carries the total of all windows (else `total`), so a call
+    that fails early prints no bar."""
 
-    def __init__(self, total: int | None = None) -> None:
+    def __init__(self, total: int | None = None, desc: str = "denoising") -> None:
         self.total = total
+        self.desc = desc
         self.bar = None
 
     def __call__(self, info: dict) -> None:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=info.get("total", self.total), desc="denoising", unit="step", dynamic_ncols=True)
+            self.bar = tqdm(total=info.get("total", self.total), desc=self.desc, unit="step", dynamic_ncols=True)
         self.bar.update(1)
 
     def __enter__(self) -> "Progress":

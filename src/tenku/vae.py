@@ -355,6 +355,19 @@ def check_num_frames(num_frames: int) -> None:
         )
 
 
+def check_video(x: torch.Tensor) -> None:
+    """A (B, 3, T, H, W) tensor of a valid frame size, or a ValueError naming what is wrong."""
+    if x.ndim != 5 or x.shape[1] != 3:
+        raise ValueError(f"expected a video tensor (B, 3, T, H, W), got shape {tuple(x.shape)}")
+    check_size(x.shape[-2], x.shape[-1])
+
+
+def check_chunk_latents(chunk_latents: int | None) -> None:
+    if chunk_latents is not None and (isinstance(chunk_latents, bool) or not isinstance(chunk_latents, int)
+                                      or chunk_latents < 1):
+        raise ValueError(f"chunk_latents must be an integer >= 1 (or None: all at once), got {chunk_latents!r}")
+
+
 def check_size(height: int, width: int) -> None:
     if height % SPACE_COMPRESSION or width % SPACE_COMPRESSION or height < 8 or width < 8:
         raise ValueError(f"frame size must be a multiple of 8 in both dimensions, got {width}x{height}")
@@ -377,9 +390,7 @@ class VideoVAE(nn.Module):
 
     def encode_distribution(self, x: torch.Tensor, at_start: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 3, T, H, W) in [-1, 1] -> posterior mean and log-variance, each (B, C, t, H/8, W/8)."""
-        if x.ndim != 5 or x.shape[1] != 3:
-            raise ValueError(f"expected a video tensor (B, 3, T, H, W), got shape {tuple(x.shape)}")
-        check_size(x.shape[-2], x.shape[-1])
+        check_video(x)
         if at_start:
             check_num_frames(x.shape[2])
         elif x.shape[2] % TIME_COMPRESSION:
@@ -447,19 +458,16 @@ class VideoVAE(nn.Module):
         normalised latent from `encode`; returns the refined normalised latent. With
         `chunk_latents`, latent frames are refined that many at a time, oldest first, each against
         its own frames with the refined past held fixed in the causal caches, so memory does not
-        grow with duration. `progress`, if given, is called with the number of steps done so far
-        and the total. The weights are never changed and collect no gradients.
+        grow with duration. `progress`, if given, is called after every step with {"step": steps
+        done so far, "total": all steps}, as pipeline callbacks are. The weights are never changed
+        and collect no gradients.
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"refine steps must be an integer >= 0, got {steps!r}")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"refine lr must be a positive number, got {lr!r}")
-        if chunk_latents is not None and (isinstance(chunk_latents, bool) or not isinstance(chunk_latents, int)
-                                          or chunk_latents < 1):
-            raise ValueError(f"chunk_latents must be an integer >= 1 (or None: all at once), got {chunk_latents!r}")
-        if x.ndim != 5 or x.shape[1] != 3:
-            raise ValueError(f"expected a video tensor (B, 3, T, H, W), got shape {tuple(x.shape)}")
-        check_size(x.shape[-2], x.shape[-1])
+        check_chunk_latents(chunk_latents)
+        check_video(x)
         expected = (x.shape[0], self.config.latent_channels, latent_frames(x.shape[2]),
                     x.shape[3] // SPACE_COMPRESSION, x.shape[4] // SPACE_COMPRESSION)
         if z.ndim != 5 or tuple(z.shape) != expected:
@@ -480,11 +488,15 @@ class VideoVAE(nn.Module):
                 first = 1 + TIME_COMPRESSION * (start - 1) if start else 0
                 target = x[:, :, first : 1 + TIME_COMPRESSION * (stop - 1)].float()
                 past = [m.cache for m in convs]
+
+                def rewind() -> None:  # every pass over this chunk starts from the same refined past
+                    for m, cache in zip(convs, past):
+                        m.cache = cache
+
                 part = raw[:, :, start:stop].clone().requires_grad_(True)
                 optimizer = torch.optim.Adam([part], lr=lr)
                 for k in range(steps):
-                    for m, cache in zip(convs, past):
-                        m.cache = cache
+                    rewind()
                     with torch.enable_grad():
                         loss = (self.decode_raw(part, at_start=start == 0).float() - target).pow(2).mean()
                         (part.grad,) = torch.autograd.grad(loss, [part])
@@ -493,9 +505,8 @@ class VideoVAE(nn.Module):
                     optimizer.step()
                     done += 1
                     if progress is not None:
-                        progress(done, total)
-                for m, cache in zip(convs, past):
-                    m.cache = cache
+                        progress({"step": done, "total": total})
+                rewind()
                 with torch.no_grad():
                     self.decode_raw(part.detach(), at_start=start == 0)  # carry the refined past forward
                 parts.append(part.detach())
@@ -644,8 +655,7 @@ def reconstruct_frames(vae: VideoVAE, frames, chunk_latents: int | None = 4, ref
     encoding against the frames first (`VideoVAE.refine`, chunked like decoding)."""
     from tenku.data import to_frames, to_tensor
 
-    if chunk_latents is not None and (not isinstance(chunk_latents, int) or chunk_latents < 1):
-        raise ValueError(f"chunk_latents must be an integer >= 1 (or None: all at once), got {chunk_latents!r}")
+    check_chunk_latents(chunk_latents)
     video, (t, h, w) = pad_video(to_tensor(frames)[None])
     chunk_frames = None if chunk_latents is None else TIME_COMPRESSION * chunk_latents
     z = vae.encode(video, chunk_frames=chunk_frames)

@@ -34,7 +34,7 @@ def add_vae_commands(commands: argparse._SubParsersAction, train_commands: argpa
 def _reconstruct(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from tenku.generate_cli import _check_output
+    from tenku.generate_cli import Progress, _check_output
     from tenku.io import probe_video, read_video, write_image, write_video
     from tenku.models import load_vae
     from tenku.vae import reconstruct_frames
@@ -50,22 +50,9 @@ def _reconstruct(args: argparse.Namespace) -> int:
         raise ValueError(f"{output}: an image holds one frame but the input has {len(video.frames)}; "
                          "write a .mp4, or pass --max-frames 1")
     vae = load_vae(args.model)
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, desc="refining", unit="step", dynamic_ncols=True)
-        bar.update(done - bar.n)
-
-    try:
+    with Progress(desc="refining") as progress:
         out_frames = reconstruct_frames(vae, video.frames, chunk_latents=args.chunk_latents,
                                         refine_steps=args.refine, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
     if output.suffix.lower() == ".mp4":
         write_video(output, out_frames, video.fps)
     else:
