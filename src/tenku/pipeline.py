@@ -693,7 +693,9 @@ class Pipeline(RequestChecks):
 
         video = to_tensor(frames)[None]
         z = self.vae.encode(video, chunk_frames=32)
-        return self.vae.refine(video, z, steps=self.config.encode_refine_steps, chunk_latents=8)
+        if self.config.encode_refine_steps:  # (as reconstruct_frames: no refine call, and no re-checks, when off)
+            z = self.vae.refine(video, z, steps=self.config.encode_refine_steps, chunk_latents=8)
+        return z
 
     def encode_groups(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (4k, H, W, 3) -> (1, C, k, H/8, W/8): groups of four for latent positions >= 1,
