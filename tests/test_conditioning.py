@@ -136,6 +136,22 @@ def test_carry_residual_fades_linearly():
     assert back[::-1, 0, 0, 0].tolist() == [60, 70, 80, 90, 100, 100, 100, 100, 100, 100]
 
 
+def test_carry_residual_gate_skips_changed_pixels():
+    # against the frame next to the seam (frame 0; the last one backwards): pixel (0, 0) stays, pixel (0, 1)
+    # changes by 12 levels (half the gate) from frame 1 on, pixel (1, 1) by 30 (past it): full, half, no residual
+    frames = np.full((3, 2, 2, 3), 100, np.uint8)
+    frames[1:, 0, 1] = 112
+    frames[1:, 1, 1] = 130
+    out = carry_residual(frames, np.full((2, 2, 3), 40.0), num_fade=2, gate=24.0)
+    assert out[:, 0, 0, 0].tolist() == [140, 120, 100]
+    assert out[:, 0, 1, 0].tolist() == [140, 122, 112]
+    assert out[:, 1, 1, 0].tolist() == [140, 130, 130]
+    back = carry_residual(frames[::-1], np.full((2, 2, 3), 40.0), num_fade=2, gate=24.0, reverse=True)
+    np.testing.assert_array_equal(back[::-1], out)
+    ungated = carry_residual(frames, np.full((2, 2, 3), 40.0), num_fade=2)
+    assert ungated[1, 1, 1, 0] == 150
+
+
 def test_sizes_and_fitting():
     sizes = ((64, 64), (112, 64), (64, 112))
     assert choose_size(1920, 1080, sizes) == (112, 64)

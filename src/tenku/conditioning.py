@@ -58,6 +58,9 @@ MIN_VIDEO_FRAMES = 1 + TIME_COMPRESSION
 carry no motion to continue."""
 SEAM_FADE_FRAMES = 8
 """Generated frames over which the difference between given pixels and their decoding is faded out."""
+SEAM_GATE_LEVELS = 24.0
+"""`carry_residual`'s gate as the pipeline uses it: a pixel that differs from the generated frame next to the
+seam by this many 8-bit levels (mean over channels) or more gets none of the residual."""
 
 
 # --- frame arithmetic ---------------------------------------------------------------------------
@@ -262,19 +265,31 @@ def plan_long(num_frames: int, *, max_latents: int, context_latents: int) -> lis
 
 
 def carry_residual(frames: np.ndarray, residual: np.ndarray, *, reverse: bool = False,
-                   num_fade: int = SEAM_FADE_FRAMES) -> np.ndarray:
+                   num_fade: int = SEAM_FADE_FRAMES, gate: float | None = None) -> np.ndarray:
     """Add `residual` (H, W, 3) float to generated uint8 frames (n, H, W, 3) with a weight falling
     linearly from 1 (frame 0, or the last frame with `reverse`) to 0 over `num_fade` frames.
 
     Given pixels (an image, an input video) are copied to the output unchanged, while the frames
     generated next to them continue the VAE's *decoding* of those pixels; `residual` = given -
     decoded at the boundary is that difference. Carried into the generated side and faded, it turns
-    a one-frame jump at the seam into steps of |residual| / num_fade."""
+    a one-frame jump at the seam into steps of |residual| / num_fade.
+
+    With `gate` (8-bit levels), each pixel's weight is also scaled by max(0, 1 - d / gate), d its mean
+    absolute difference over channels from the generated frame next to the seam (frame 0, or the
+    last with `reverse`), which gets the whole residual: the residual belongs to what that frame
+    shows, so where a later frame has changed (an object moved away or in) it is not carried.
+    Ungated, the decoding error on a moving object's outline stays behind for `num_fade` frames as a
+    faint copy of that outline."""
     n = len(frames)
     weights = np.clip(1.0 - np.arange(n) / num_fade, 0.0, 1.0)  # (n,)
     if reverse:
         weights = weights[::-1]
-    out = frames.astype(np.float32) + weights[:, None, None, None].astype(np.float32) * residual[None]
+    weights = weights.reshape(n, 1, 1, 1).astype(np.float32)
+    if gate is not None and n:
+        pixels = frames.astype(np.float32)
+        change = np.abs(pixels - pixels[-1 if reverse else 0]).mean(-1, keepdims=True)
+        weights = weights * np.clip(1.0 - change / gate, 0.0, 1.0)
+    out = frames.astype(np.float32) + weights * residual[None]
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 

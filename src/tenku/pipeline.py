@@ -35,6 +35,7 @@ import torch
 from tenku.conditioning import (
     MIN_LOOP_FRAMES,
     MIN_VIDEO_FRAMES,
+    SEAM_GATE_LEVELS,
     Window,
     assemble_cond,
     carry_residual,
@@ -828,7 +829,7 @@ class Pipeline(RequestChecks):
         latents = self._sample_window(prompt, window, size, {0: self.encode(image)}, seed, sampling, progress)
         frames = self.decode(latents, num_frames)
         residual = image[0].astype(np.float32) - frames[0]
-        return np.concatenate([image, carry_residual(frames[1:], residual)])
+        return np.concatenate([image, carry_residual(frames[1:], residual, gate=SEAM_GATE_LEVELS)])
 
     def extend(
         self,
@@ -894,7 +895,8 @@ class Pipeline(RequestChecks):
                              max_frames=None if join else MIN_VIDEO_FRAMES)
         progress = _counting(callback, self._total_steps([window], size, steps))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
-        between = self._transition(prompt, window, a[-1:], b[:TIME_COMPRESSION], size, seed, sampling, progress)
+        between = self._transition(prompt, window, a[-1:], b[:TIME_COMPRESSION], size, seed, sampling, progress,
+                                   gated=True)
         if join:
             return np.concatenate([a, between, b])
         return np.concatenate([a[-1:], between, b[:1]])
@@ -927,16 +929,18 @@ class Pipeline(RequestChecks):
         return np.concatenate([clip, between])
 
     def _transition(self, prompt: str, window: Window, last: np.ndarray, first: np.ndarray, size: tuple[int, int],
-                    seed: int, sampling: dict, progress, follow_motion: bool = True) -> np.ndarray:
+                    seed: int, sampling: dict, progress, follow_motion: bool = True, gated: bool = False) -> np.ndarray:
         """The 4m generated frames of a transition window (`plan_connect`) from `last` (1, H, W, 3) to
         `first` (4, H, W, 3): `last` is latent 0 and `first` the last latent, as a group; the decoding
-        error at both ends is carried into the frames next to them, so they meet the given pixels."""
+        error at both ends is carried into the frames next to them, so they meet the given pixels
+        (`gated`: only where a frame still matches the one next to the given frame, `carry_residual`)."""
         known = {0: self.encode(last), window.num_latents - 1: self.encode_groups(first)}
         latents = self._sample_window(prompt, window, size, known, seed, sampling, progress,
                                       follow_motion=follow_motion)
         frames = self.decode(latents, window.keep[1])  # last ... first[0]
-        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0])
-        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True)
+        gate = SEAM_GATE_LEVELS if gated else None
+        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0], gate=gate)
+        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True, gate=gate)
 
     def edit(
         self,
@@ -1034,9 +1038,11 @@ class Pipeline(RequestChecks):
             decoded = self.decode(latents, window.num_decoded)
             start, stop = window.keep
             if window.backward:  # decoded[stop] is the decoding of held[0]
-                new = carry_residual(decoded[start:stop], held[0].astype(np.float32) - decoded[stop], reverse=True)
+                new = carry_residual(decoded[start:stop], held[0].astype(np.float32) - decoded[stop], reverse=True,
+                                     gate=SEAM_GATE_LEVELS)
                 held = np.concatenate([new, held])[:hold]
             else:  # decoded[start - 1] is the decoding of held[-1]
-                new = carry_residual(decoded[start:stop], held[-1].astype(np.float32) - decoded[start - 1])
+                new = carry_residual(decoded[start:stop], held[-1].astype(np.float32) - decoded[start - 1],
+                                     gate=SEAM_GATE_LEVELS)
                 held = np.concatenate([held, new])[-hold:]
             yield new
