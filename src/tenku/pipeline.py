@@ -895,8 +895,7 @@ class Pipeline(RequestChecks):
                              max_frames=None if join else MIN_VIDEO_FRAMES)
         progress = _counting(callback, self._total_steps([window], size, steps))
         sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
-        between = self._transition(prompt, window, a[-1:], b[:TIME_COMPRESSION], size, seed, sampling, progress,
-                                   gated=True)
+        between = self._transition(prompt, window, a[-1:], b[:TIME_COMPRESSION], size, seed, sampling, progress)
         if join:
             return np.concatenate([a, between, b])
         return np.concatenate([a[-1:], between, b[:1]])
@@ -929,18 +928,17 @@ class Pipeline(RequestChecks):
         return np.concatenate([clip, between])
 
     def _transition(self, prompt: str, window: Window, last: np.ndarray, first: np.ndarray, size: tuple[int, int],
-                    seed: int, sampling: dict, progress, follow_motion: bool = True, gated: bool = False) -> np.ndarray:
+                    seed: int, sampling: dict, progress, follow_motion: bool = True) -> np.ndarray:
         """The 4m generated frames of a transition window (`plan_connect`) from `last` (1, H, W, 3) to
         `first` (4, H, W, 3): `last` is latent 0 and `first` the last latent, as a group; the decoding
-        error at both ends is carried into the frames next to them, so they meet the given pixels
-        (`gated`: only where a frame still matches the one next to the given frame, `carry_residual`)."""
+        error at both ends is carried into the frames next to them, so they meet the given pixels (past the
+        frame next to each end, only where a frame still matches that one: `carry_residual`'s gate)."""
         known = {0: self.encode(last), window.num_latents - 1: self.encode_groups(first)}
         latents = self._sample_window(prompt, window, size, known, seed, sampling, progress,
                                       follow_motion=follow_motion)
         frames = self.decode(latents, window.keep[1])  # last ... first[0]
-        gate = SEAM_GATE_LEVELS if gated else None
-        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0], gate=gate)
-        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True, gate=gate)
+        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0], gate=SEAM_GATE_LEVELS)
+        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True, gate=SEAM_GATE_LEVELS)
 
     def edit(
         self,
