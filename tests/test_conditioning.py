@@ -148,7 +148,7 @@ def test_carry_residual_gate_skips_changed_pixels():
     assert out[:, 1, 1, 0].tolist() == [140, 130, 130]
     back = carry_residual(frames[::-1], np.full((2, 2, 3), 40.0), num_fade=2, gate=24.0, reverse=True)
     np.testing.assert_array_equal(back[::-1], out)
-    ungated = carry_residual(frames, np.full((2, 2, 3), 40.0), num_fade=2)
+    ungated = carry_residual(frames, np.full((2, 2, 3), 40.0), num_fade=2, gate=None)
     assert ungated[1, 1, 1, 0] == 150
 
 

@@ -59,8 +59,8 @@ carry no motion to continue."""
 SEAM_FADE_FRAMES = 8
 """Generated frames over which the difference between given pixels and their decoding is faded out."""
 SEAM_GATE_LEVELS = 24.0
-"""`carry_residual`'s gate as the pipeline uses it: a pixel that differs from the generated frame next to the
-seam by this many 8-bit levels (mean over channels) or more gets none of the residual."""
+"""`carry_residual`'s default gate: a pixel that differs from the generated frame next to the seam by this many
+8-bit levels (mean over channels) or more gets none of the residual."""
 
 
 # --- frame arithmetic ---------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def plan_long(num_frames: int, *, max_latents: int, context_latents: int) -> lis
 
 
 def carry_residual(frames: np.ndarray, residual: np.ndarray, *, reverse: bool = False,
-                   num_fade: int = SEAM_FADE_FRAMES, gate: float | None = None) -> np.ndarray:
+                   num_fade: int = SEAM_FADE_FRAMES, gate: float | None = SEAM_GATE_LEVELS) -> np.ndarray:
     """Add `residual` (H, W, 3) float to generated uint8 frames (n, H, W, 3) with a weight falling
     linearly from 1 (frame 0, or the last frame with `reverse`) to 0 over `num_fade` frames.
 
@@ -274,7 +274,7 @@ def carry_residual(frames: np.ndarray, residual: np.ndarray, *, reverse: bool = 
     decoded at the boundary is that difference. Carried into the generated side and faded, it turns
     a one-frame jump at the seam into steps of |residual| / num_fade.
 
-    With `gate` (8-bit levels), each pixel's weight is also scaled by max(0, 1 - d / gate), d its mean
+    With `gate` (8-bit levels; None: off), each pixel's weight is also scaled by max(0, 1 - d / gate), d its mean
     absolute difference over channels from the generated frame next to the seam (frame 0, or the
     last with `reverse`), which gets the whole residual: the residual belongs to what that frame
     shows, so where a later frame has changed (an object moved away or in) it is not carried.
@@ -285,11 +285,11 @@ def carry_residual(frames: np.ndarray, residual: np.ndarray, *, reverse: bool = 
     if reverse:
         weights = weights[::-1]
     weights = weights.reshape(n, 1, 1, 1).astype(np.float32)
+    pixels = frames.astype(np.float32)
     if gate is not None and n:
-        pixels = frames.astype(np.float32)
         change = np.abs(pixels - pixels[-1 if reverse else 0]).mean(-1, keepdims=True)
         weights = weights * np.clip(1.0 - change / gate, 0.0, 1.0)
-    out = frames.astype(np.float32) + weights * residual[None]
+    out = pixels + weights * residual[None]
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 

@@ -35,7 +35,6 @@ import torch
 from tenku.conditioning import (
     MIN_LOOP_FRAMES,
     MIN_VIDEO_FRAMES,
-    SEAM_GATE_LEVELS,
     Window,
     assemble_cond,
     carry_residual,
@@ -829,7 +828,7 @@ class Pipeline(RequestChecks):
         latents = self._sample_window(prompt, window, size, {0: self.encode(image)}, seed, sampling, progress)
         frames = self.decode(latents, num_frames)
         residual = image[0].astype(np.float32) - frames[0]
-        return np.concatenate([image, carry_residual(frames[1:], residual, gate=SEAM_GATE_LEVELS)])
+        return np.concatenate([image, carry_residual(frames[1:], residual)])
 
     def extend(
         self,
@@ -937,8 +936,8 @@ class Pipeline(RequestChecks):
         latents = self._sample_window(prompt, window, size, known, seed, sampling, progress,
                                       follow_motion=follow_motion)
         frames = self.decode(latents, window.keep[1])  # last ... first[0]
-        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0], gate=SEAM_GATE_LEVELS)
-        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True, gate=SEAM_GATE_LEVELS)
+        between = carry_residual(frames[1:-1], last[0].astype(np.float32) - frames[0])
+        return carry_residual(between, first[0].astype(np.float32) - frames[-1], reverse=True)
 
     def edit(
         self,
@@ -1036,11 +1035,9 @@ class Pipeline(RequestChecks):
             decoded = self.decode(latents, window.num_decoded)
             start, stop = window.keep
             if window.backward:  # decoded[stop] is the decoding of held[0]
-                new = carry_residual(decoded[start:stop], held[0].astype(np.float32) - decoded[stop], reverse=True,
-                                     gate=SEAM_GATE_LEVELS)
+                new = carry_residual(decoded[start:stop], held[0].astype(np.float32) - decoded[stop], reverse=True)
                 held = np.concatenate([new, held])[:hold]
             else:  # decoded[start - 1] is the decoding of held[-1]
-                new = carry_residual(decoded[start:stop], held[-1].astype(np.float32) - decoded[start - 1],
-                                     gate=SEAM_GATE_LEVELS)
+                new = carry_residual(decoded[start:stop], held[-1].astype(np.float32) - decoded[start - 1])
                 held = np.concatenate([held, new])[-hold:]
             yield new
