@@ -64,6 +64,28 @@ def test_encode_refine_steps_bring_given_frames_closer(pipeline):
     assert refined.shape == plain.shape and error(refined) < 0.8 * error(plain)
 
 
+def test_deflicker_gate_ramps_decoded_steps_between_groups(pipeline):
+    """With deflicker_gate, `decode` ramps the steps between latent groups of the whole decoded
+    video (`tenku.deflicker`) before cutting it to the frames asked for; off, it does not."""
+    import dataclasses
+
+    from tenku.data import to_frames
+    from tenku.deflicker import ramp_group_steps
+
+    z = torch.randn(1, 4, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    plain = pipeline.decode(z, 11)
+    config = pipeline.config
+    try:
+        pipeline.config = dataclasses.replace(config, deflicker_gate=1000.0)
+        ramped = pipeline.decode(z, 11)
+    finally:
+        pipeline.config = config
+    decoded = pipeline.vae.decode(z, chunk_latents=8)  # 13 frames
+    assert np.array_equal(plain, to_frames(decoded[0, :, :11]))
+    assert np.array_equal(ramped, to_frames(ramp_group_steps(decoded, 1000.0)[0, :, :11]))
+    assert not np.array_equal(ramped, plain) and np.array_equal(ramped[0], plain[0])
+
+
 def test_frame_arithmetic():
     assert num_video_frames(2.0, 8) == 17 and latent_frames_for(17) == 5
     assert num_video_frames(1.5, 8) == 13 and latent_frames_for(13) == 4
@@ -470,7 +492,8 @@ def test_layout_selection_finishes_the_candidate_whose_guided_steps_end_lowest(t
                                           ("layout_candidates", True), ("layout_until", 1.5),
                                           ("binding_shape_until", -0.1), ("binding_steady_gravity", -1.0),
                                           ("encode_refine_steps", -1), ("encode_refine_steps", 1.5),
-                                          ("encode_refine_steps", True)])
+                                          ("encode_refine_steps", True), ("deflicker_gate", 0.0),
+                                          ("deflicker_gate", float("nan")), ("deflicker_gate", True)])
 def test_binding_guidance_settings_are_checked(field, value):
     with pytest.raises(ValueError, match=field):
         PipelineConfig(**{field: value})
@@ -713,3 +736,17 @@ def test_dit_training_runs_in_fp32_where_bf16_is_emulated(tmp_path, tiny_vae_dir
     a, b = Pipeline.from_pretrained(fp32), Pipeline.from_pretrained(emulated)
     for (name, pa), pb in zip(a.dit.state_dict().items(), b.dit.state_dict().values()):
         torch.testing.assert_close(pa, pb, atol=0, rtol=0, msg=name)  # the same run as one asked for in fp32
+
+
+def test_top_level_names_load_lazily():
+    """`tenku.Pipeline` is the documented entry point; `import tenku` alone must not import torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tenku; assert 'torch' not in sys.modules; "
+            "assert tenku.Pipeline.__module__ == 'tenku.pipeline'; assert tenku.VideoVAE.__module__ == 'tenku.vae'; "
+            "assert 'torch' in sys.modules\n"
+            "try:\n    tenku.NoSuchName\nexcept AttributeError as e:\n    assert 'NoSuchName' in str(e)\n"
+            "else:\n    raise SystemExit('no AttributeError')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

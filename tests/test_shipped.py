@@ -15,9 +15,9 @@ MODEL_DIR = models_root() / "tenku-v0"
 def pipeline():
     if not MODEL_DIR.is_dir():
         pytest.skip("no shipped text-to-video model yet")
-    from tenku.pipeline import Pipeline
+    import tenku
 
-    return Pipeline.from_pretrained()
+    return tenku.Pipeline.from_pretrained()  # the documented entry point, imported lazily
 
 
 def test_shipped_vae_round_trip():

@@ -206,6 +206,9 @@ class PipelineConfig:
     then refined this many steps against their pixels through the frozen decoder (`VideoVAE.refine`),
     so the known latents decode closer to what was given; each step is a decoder pass forwards and
     backwards over the encoded frames. 0: the encoder's latent as it is."""
+    deflicker_gate: float | None = None
+    """Every decoded video's steps between latent groups are turned into ramps where the two groups'
+    mean pixels differ by less than this many 8-bit levels (`tenku.deflicker`); None: off."""
 
     def __post_init__(self) -> None:
         self.sizes = tuple(tuple(int(v) for v in s) for s in self.sizes)
@@ -255,6 +258,8 @@ class PipelineConfig:
         if isinstance(self.encode_refine_steps, bool) or not isinstance(self.encode_refine_steps, int) \
                 or self.encode_refine_steps < 0:
             raise ValueError(f"encode_refine_steps must be a whole number >= 0, got {self.encode_refine_steps!r}")
+        if self.deflicker_gate is not None and not (_is_finite(self.deflicker_gate) and self.deflicker_gate > 0):
+            raise ValueError(f"deflicker_gate must be a number of 8-bit levels > 0, or null (off), got {self.deflicker_gate!r}")
 
 
 def _is_finite(value: object) -> bool:
@@ -683,8 +688,13 @@ class Pipeline(RequestChecks):
         return refine
 
     def decode(self, latents: torch.Tensor, num_frames: int) -> np.ndarray:
-        """Latent (1, C, t, h, w) -> uint8 frames (num_frames, H, W, 3)."""
+        """Latent (1, C, t, h, w) -> uint8 frames (num_frames, H, W, 3); with `config.deflicker_gate`,
+        the steps between latent groups ramped (over all decoded frames, before cutting to num_frames)."""
         video = self.vae.decode(latents, chunk_latents=8)
+        if self.config.deflicker_gate is not None:
+            from tenku.deflicker import ramp_group_steps
+
+            video = ramp_group_steps(video, self.config.deflicker_gate)
         return to_frames(video[0, :, :num_frames])
 
     def encode(self, frames: np.ndarray) -> torch.Tensor:
