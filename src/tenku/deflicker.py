@@ -43,6 +43,10 @@ def ramp_group_steps(video: torch.Tensor, gate: float, group: int = TIME_COMPRES
     members = [video[..., :1, :, :]] + [video[..., 1 + group * (g - 1): 1 + group * g, :, :]
                                         for g in range(1, len(centres))]
     means = [m.mean(dim=-3) for m in members]  # each (..., C, H, W)
+    steps = []  # gated step from group g to g + 1, once per boundary: (..., C, H, W)
+    for lower, upper in zip(means, means[1:]):
+        delta = upper - lower
+        steps.append(delta * (1.0 - delta.abs().mean(dim=-3, keepdim=True) / (gate * LEVEL)).clamp(min=0.0))
     out = video.clone()
     for f in range(1, num_frames):
         g = (f - 1) // group + 1
@@ -50,7 +54,5 @@ def ramp_group_steps(video: torch.Tensor, gate: float, group: int = TIME_COMPRES
         if h >= len(centres):  # past the last group's centre: nothing to ramp towards
             continue
         a = (f - centres[g]) / (centres[h] - centres[g])
-        delta = means[h] - means[g]  # (..., C, H, W)
-        weight = (1.0 - delta.abs().mean(dim=-3, keepdim=True) / (gate * LEVEL)).clamp(min=0.0)
-        out[..., f, :, :] += a * weight * delta
+        out[..., f, :, :] += a * (steps[g] if h > g else -steps[h])
     return out

@@ -54,6 +54,7 @@ from tenku.conditioning import (
     plan_loop,
 )
 from tenku.data import to_frames
+from tenku.deflicker import ramp_group_steps
 from tenku.dit import DiT, DiTConfig
 from tenku.flow import FlowSchedule
 from tenku.grounding import (
@@ -692,8 +693,6 @@ class Pipeline(RequestChecks):
         the steps between latent groups ramped (over all decoded frames, before cutting to num_frames)."""
         video = self.vae.decode(latents, chunk_latents=8)
         if self.config.deflicker_gate is not None:
-            from tenku.deflicker import ramp_group_steps
-
             video = ramp_group_steps(video, self.config.deflicker_gate)
         return to_frames(video[0, :, :num_frames])
 
