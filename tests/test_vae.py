@@ -289,6 +289,21 @@ def test_decoder_finetune_keeps_latent_space(tmp_path, monkeypatch):
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))  # decoder moved
 
 
+def test_encoder_finetune_keeps_the_decoder(tmp_path, monkeypatch):
+    base, footage, stills = _trained_base(tmp_path, monkeypatch)
+    config = _tiny_train_config(tmp_path / "enc", 3)
+    config.init_from, config.train_decoder, config.latent_anchor = str(base), False, 0.1
+    tuned = train_vae(config, footage, stills, progress=False)
+    a, b = VideoVAE.from_pretrained(base), VideoVAE.from_pretrained(tuned)
+    x = video(5)
+    z = a.encode(x)
+    torch.testing.assert_close(a.decode(z), b.decode(z), atol=0, rtol=0)  # a latent decodes as before
+    assert not torch.equal(a.encode(x), b.encode(x))  # the encoder moved
+    for name, value in a.state_dict().items():
+        if name.startswith("decoder."):
+            torch.testing.assert_close(b.state_dict()[name], value, atol=0, rtol=0)
+
+
 def test_latent_anchor_keeps_statistics_and_charges_drift(tmp_path, monkeypatch):
     from tenku.train_vae import vae_loss
 
@@ -319,7 +334,10 @@ def test_latent_anchor_keeps_statistics_and_charges_drift(tmp_path, monkeypatch)
                                              ({"decoder_lr_ratio": 0.0}, "decoder_lr_ratio > 0"),
                                              ({"latent_anchor": 0.1}, "set init_from and train_encoder"),
                                              ({"latent_anchor": 0.1, "init_from": "x", "train_encoder": False},
-                                              "set init_from and train_encoder")])
+                                              "set init_from and train_encoder"),
+                                             ({"train_decoder": False}, "train_decoder=False"),
+                                             ({"train_decoder": False, "init_from": "x", "train_encoder": False},
+                                              "train_decoder=False")])
 def test_anchor_settings_are_checked(change, message):
     with pytest.raises(ValueError, match=message):
         VAETrainConfig(**change)

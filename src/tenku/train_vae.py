@@ -76,6 +76,11 @@ class VAETrainConfig:
     decoder_lr_ratio: float = 1.0
     """The decoder learns at lr * decoder_lr_ratio (the encoder at lr): a trained decoder fine-tuned
     beside a new or deepened encoder can take smaller steps."""
+    train_decoder: bool = True
+    """False (with init_from): freeze the decoder and train only the encoder, through the frozen
+    decoder. Whatever a diffusion model trained on init_from's latents draws is then decoded exactly
+    as before, bit for bit; only encodings (round trips, the frames given to conditioning modes)
+    change. The opposite of `train_encoder` False."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -90,6 +95,8 @@ class VAETrainConfig:
             raise ValueError(f"latent_anchor must be >= 0 and decoder_lr_ratio > 0, got {self.latent_anchor}, {self.decoder_lr_ratio}")
         if self.latent_anchor and not (self.init_from and self.train_encoder):
             raise ValueError("latent_anchor keeps a trainable encoder near init_from's: set init_from and train_encoder")
+        if not self.train_decoder and not (self.init_from and self.train_encoder):
+            raise ValueError("train_decoder=False trains only the encoder of a trained VAE: set init_from and train_encoder")
         if self.steps < 1 or self.lr <= 0:
             raise ValueError(f"steps must be >= 1 and lr > 0, got steps={self.steps}, lr={self.lr}")
 
@@ -209,6 +216,8 @@ def train_vae(config: VAETrainConfig, footage=None, stills=None, progress: bool 
         if not config.init_from:
             raise ValueError("train_encoder=False fine-tunes a trained decoder: set init_from")
         model.encoder.requires_grad_(False)
+    if not config.train_decoder:
+        model.decoder.requires_grad_(False)
     groups = [{"params": [p for p in part.parameters() if p.requires_grad], "lr_ratio": ratio}
               for part, ratio in ((model.encoder, 1.0), (model.decoder, config.decoder_lr_ratio))]
     groups = [g for g in groups if g["params"]]
@@ -320,10 +329,10 @@ def init_from_trained(config: VAETrainConfig) -> VideoVAE:
                 with torch.no_grad():  # a block the source lacks starts as the identity
                     block.conv2.conv.weight.zero_()
                     block.conv2.conv.bias.zero_()
-    if not config.train_encoder:
-        missing = [k for k in target if k.startswith("encoder.") and k not in state]
-        if missing or source.config.latent_channels != config.model.latent_channels:
-            raise ValueError(f"train_encoder=False needs init_from's encoder unchanged; it lacks {missing[:3]}")
+    for part, frozen in (("encoder", not config.train_encoder), ("decoder", not config.train_decoder)):
+        missing = [k for k in target if k.startswith(f"{part}.") and k not in state]
+        if frozen and (missing or source.config.latent_channels != config.model.latent_channels):
+            raise ValueError(f"train_{part}=False needs init_from's {part} unchanged; it lacks {missing[:3]}")
     model.load_state_dict(state, strict=False)
     loaded = sum(target[k].numel() for k in state)
     print(f"init_from {config.init_from}: {loaded / 1e6:.2f}M of {sum(v.numel() for v in target.values()) / 1e6:.2f}M values loaded")
