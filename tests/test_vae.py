@@ -330,6 +330,21 @@ def test_latent_anchor_keeps_statistics_and_charges_drift(tmp_path, monkeypatch)
     assert moved.item() == pytest.approx(unanchored.item() + config.latent_anchor * 0.25, rel=1e-5)
 
 
+def test_mse_term_charges_squared_error():
+    from tenku.train_vae import vae_loss
+
+    x = video(5)
+    mean, logvar = torch.zeros(1, 4, 2, 1, 1), torch.zeros(1, 4, 2, 1, 1)
+    recon = x.clone()
+    recon[:, :, 2, :2, :2] += 0.5  # 12 of x's values off by 0.5
+    plain, _ = vae_loss(VAETrainConfig(), x, recon, mean, logvar)
+    charged, parts = vae_loss(VAETrainConfig(mse_weight=10.0), x, recon, mean, logvar)
+    assert parts["mse"] == pytest.approx(12 * 0.25 / x.numel())
+    assert charged.item() == pytest.approx(plain.item() + 10.0 * parts["mse"], rel=1e-5)
+    with pytest.raises(ValueError, match="mse_weight must be >= 0"):
+        VAETrainConfig(mse_weight=-1.0)
+
+
 @pytest.mark.parametrize("change, message", [({"latent_anchor": -1.0}, "latent_anchor must be"),
                                              ({"decoder_lr_ratio": 0.0}, "decoder_lr_ratio > 0"),
                                              ({"latent_anchor": 0.1}, "set init_from and train_encoder"),
