@@ -76,7 +76,8 @@ class VAETrainConfig:
     means near init_from's, the mean squared difference in units of the stored latent std, and
     the stored latent statistics are kept. The encoder may then move its latents only as far as
     reconstruction pays for, so a diffusion model trained on init_from's latent space can still be
-    decoded; 0: no anchor, and the statistics are measured again at the end."""
+    decoded; 0: no anchor, and the statistics are measured again at the end (unless `train_decoder`
+    is False, which keeps them too)."""
     decoder_lr_ratio: float = 1.0
     """The decoder learns at lr * decoder_lr_ratio (the encoder at lr): a trained decoder fine-tuned
     beside a new or deepened encoder can take smaller steps."""
@@ -370,10 +371,11 @@ def _block_renames(source: torch.nn.Sequential, target: torch.nn.Sequential, pre
 
 @torch.no_grad()
 def finalize(model: VideoVAE, batches: VAEBatches, config: VAETrainConfig, out: Path) -> Path:
-    """Measure latent statistics on training batches (unless the encoder was frozen: then the latent
-    space, statistics included, must not move) and save the final model."""
+    """Measure latent statistics on training batches (unless the encoder or the decoder was frozen,
+    or the encoder anchored: then the latent space, statistics included, must not move) and save the
+    final model."""
     model.eval()
-    if config.train_encoder and not config.latent_anchor:
+    if config.train_encoder and config.train_decoder and not config.latent_anchor:
         latents = []
         for i in range(config.stats_batches):
             x = batches.batch(10_000_000 + i)  # steps never used for training
