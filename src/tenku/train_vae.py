@@ -160,7 +160,7 @@ def vae_loss(config: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean:
         total = total + config.temporal_weight * temporal
         parts["temporal"] = temporal.item()
     if config.mse_weight:
-        mse = (recon - x).pow(2).mean()
+        mse = error.square().mean()  # the L1 term's |recon - x|, squared
         total = total + config.mse_weight * mse
         parts["mse"] = mse.item()
     if anchor_mean is not None:
@@ -339,9 +339,9 @@ def init_from_trained(config: VAETrainConfig) -> VideoVAE:
                 with torch.no_grad():  # a block the source lacks starts as the identity
                     block.conv2.conv.weight.zero_()
                     block.conv2.conv.bias.zero_()
-    for part, frozen in (("encoder", not config.train_encoder), ("decoder", not config.train_decoder)):
+    for part in [p for p, trained in (("encoder", config.train_encoder), ("decoder", config.train_decoder)) if not trained]:
         missing = [k for k in target if k.startswith(f"{part}.") and k not in state]
-        if frozen and (missing or source.config.latent_channels != config.model.latent_channels):
+        if missing or source.config.latent_channels != config.model.latent_channels:
             raise ValueError(f"train_{part}=False needs init_from's {part} unchanged; it lacks {missing[:3]}")
     model.load_state_dict(state, strict=False)
     loaded = sum(target[k].numel() for k in state)
