@@ -90,3 +90,16 @@ def test_recipes_parse_and_chain(recipe, recipe_configs, recipe_outputs):
     vae = getattr(config, "vae", None)
     if vae is not None:
         assert vae.startswith("models/") or vae in recipe_outputs[VAETrainConfig], vae
+
+
+def test_shipped_weights_fit_in_git():
+    """The VAE's weights stay within issue 3's 20 MB, read as MiB (its card says so); no shipped
+    weights file passes 50 MiB."""
+    weights = sorted(models_root().rglob("*.safetensors"))
+    if not weights:
+        pytest.skip("no shipped weights yet")
+    for path in weights:
+        assert path.stat().st_size <= 50 * 2**20, path
+    vae_weights = VAE_DIR / "vae.safetensors"
+    if vae_weights.is_file():
+        assert vae_weights.stat().st_size <= 20 * 2**20, vae_weights.stat().st_size
