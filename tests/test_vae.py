@@ -156,6 +156,51 @@ def test_save_load_round_trip(vae, tmp_path):
         VideoVAE.from_pretrained(tmp_path / "missing")
 
 
+def test_int8_encoder_storage(vae, tmp_path):
+    """int8_encoder stores every encoder weight of 2+ dims as int8 plus per-channel scales: within
+    half a scale step of the original, the rest stored as before, and saving what was loaded again
+    gives the same values."""
+    from safetensors.torch import load_file
+
+    vae.save_pretrained(tmp_path / "fp32", dtype=torch.float32)
+    packed = VideoVAE(dataclasses.replace(vae.config, int8_encoder=True))
+    packed.load_state_dict(vae.state_dict())
+    packed.save_pretrained(tmp_path / "int8", dtype=torch.float32)
+    raw = load_file(str(tmp_path / "int8" / "vae.safetensors"))
+    quantised = [k for k, v in vae.state_dict().items() if k.startswith("encoder.") and v.dim() >= 2]
+    assert quantised and all(raw[k].dtype == torch.int8 for k in quantised)
+    assert not any(v.dtype == torch.int8 for k, v in raw.items() if not k.startswith("encoder."))
+    loaded = VideoVAE.from_pretrained(tmp_path / "int8")
+    assert loaded.config.int8_encoder
+    for k, v in vae.state_dict().items():
+        got = loaded.state_dict()[k]
+        if k in quantised:
+            step = raw[k + ".int8_scale"]
+            assert torch.all((got - v).abs() <= step / 2 + 1e-7), k
+        else:
+            assert torch.equal(got, v), k
+    assert sum(not torch.equal(loaded.state_dict()[k], vae.state_dict()[k]) for k in quantised) > len(quantised) / 2
+    loaded.save_pretrained(tmp_path / "again", dtype=torch.float32)
+    again = VideoVAE.from_pretrained(tmp_path / "again")
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v, rtol=1e-6, atol=1e-8)
+
+
+def test_int8_tensors_without_their_scales_are_named(vae, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    packed = VideoVAE(dataclasses.replace(vae.config, int8_encoder=True))
+    packed.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "vae.safetensors"))
+    name = next(k for k, v in state.items() if v.dtype == torch.int8)
+    save_file({k: v for k, v in state.items() if k != name + ".int8_scale"}, str(tmp_path / "vae.safetensors"))
+    with pytest.raises(ValueError, match=f"vae.safetensors: int8 tensor '{name}' has no .int8_scale partner"):
+        VideoVAE.from_pretrained(tmp_path)
+    save_file({**state, name: state[name].float()}, str(tmp_path / "vae.safetensors"))
+    with pytest.raises(ValueError, match="does not scale an int8 tensor"):
+        VideoVAE.from_pretrained(tmp_path)
+
+
 def test_broken_files_are_named(vae, tmp_path):
     config = json.loads(json.dumps(dataclasses.asdict(vae.config)))
     for damage, match in [

@@ -53,15 +53,49 @@ def read_config(path: Path, config_class: type[T]) -> T:
         raise ValueError(f"{path}: not a valid {config_class.__name__} ({error})") from None
 
 
+INT8_SCALE = ".int8_scale"
+"""Suffix of the key that holds the per-output-channel scales of a weight stored as int8."""
+
+
+def quantize_int8(weight) -> tuple:
+    """Symmetric int8 with one float32 scale per output channel (dim 0): weight ~= q * scale, with
+    an error of at most half a scale step. Returns (q, scale), scale shaped to broadcast over q."""
+    import torch
+
+    flat = weight.detach().float().reshape(weight.shape[0], -1)
+    scale = flat.abs().amax(1).clamp_min(1e-12) / 127
+    q = (flat / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return q.reshape(weight.shape), scale.reshape(-1, *[1] * (weight.dim() - 1))
+
+
+def dequantize_int8(state: dict, path: Path) -> dict:
+    """`state` with every int8 weight and its `INT8_SCALE` partner replaced by the float32 weight."""
+    import torch
+
+    out = {k: v for k, v in state.items() if not k.endswith(INT8_SCALE)}
+    for key in (k for k in state if k.endswith(INT8_SCALE)):
+        name = key[: -len(INT8_SCALE)]
+        q, scale = state.get(name), state[key]
+        if q is None or q.dtype != torch.int8 or scale.shape != (q.shape[0], *[1] * (q.dim() - 1)):
+            raise ValueError(f"{path}: {key} does not scale an int8 tensor {name!r} of matching shape")
+        out[name] = q.float() * scale.float()
+    unscaled = [k for k, v in out.items() if v.dtype == torch.int8]
+    if unscaled:
+        raise ValueError(f"{path}: int8 tensor {unscaled[0]!r} has no {INT8_SCALE} partner")
+    return out
+
+
 def read_safetensors(path: Path) -> dict:
-    """The tensors of a safetensors file; a file that is not one is a ValueError naming it."""
+    """The tensors of a safetensors file, int8-stored weights (`quantize_int8`) turned back into
+    float32; a file that is not one is a ValueError naming it."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except SafetensorError as error:
         raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+    return dequantize_int8(state, path)
 
 
 def load_weights(model, path: Path) -> None:
