@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -162,7 +163,6 @@ def test_int8_encoder_storage(vae, tmp_path):
     gives the same values."""
     from safetensors.torch import load_file
 
-    vae.save_pretrained(tmp_path / "fp32", dtype=torch.float32)
     packed = VideoVAE(dataclasses.replace(vae.config, int8_encoder=True))
     packed.load_state_dict(vae.state_dict())
     packed.save_pretrained(tmp_path / "int8", dtype=torch.float32)
@@ -194,7 +194,7 @@ def test_int8_tensors_without_their_scales_are_named(vae, tmp_path):
     state = load_file(str(tmp_path / "vae.safetensors"))
     name = next(k for k, v in state.items() if v.dtype == torch.int8)
     save_file({k: v for k, v in state.items() if k != name + ".int8_scale"}, str(tmp_path / "vae.safetensors"))
-    with pytest.raises(ValueError, match=f"vae.safetensors: int8 tensor '{name}' has no .int8_scale partner"):
+    with pytest.raises(ValueError, match=re.escape(f"vae.safetensors: int8 tensor '{name}' has no .int8_scale partner")):
         VideoVAE.from_pretrained(tmp_path)
     save_file({**state, name: state[name].float()}, str(tmp_path / "vae.safetensors"))
     with pytest.raises(ValueError, match="does not scale an int8 tensor"):

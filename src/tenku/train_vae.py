@@ -384,7 +384,7 @@ def finalize(model: VideoVAE, batches: VAEBatches, config: VAETrainConfig, out: 
         model.set_latent_stats(flat[None, :, :, None, None])
     final = out / "final"
     model.save_pretrained(final)
-    scores = validate(model, validation_clips())
+    scores = validate(VideoVAE.from_pretrained(final), validation_clips())  # what was saved: fp16, int8 encoder
     (final / "validation.json").write_text(json.dumps(scores, indent=2) + "\n")
     print("final validation: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
     return final

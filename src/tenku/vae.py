@@ -69,9 +69,11 @@ class VAEConfig:
     (`benchmarks/vae_benchmark.py`). With no control run (v7 trained 50 more minutes without it),
     how much of that is the branch is not known."""
     int8_encoder: bool = False
-    """Storage only, the network is the same: `save_pretrained` writes the encoder's convolution
-    weights as int8 with one scale per output channel (`tenku.models.quantize_int8`), half the bytes
-    of fp16, so that a deeper encoder fits in the same file; loading turns them back into float32.
+    """Storage only, the network is the same: `save_pretrained` writes the encoder's weights of two or
+    more dimensions (convolution kernels, and norm gains, which come back exact as they hold one value
+    a channel) as int8 with one scale per output channel (`tenku.models.quantize_int8`), half the
+    bytes of fp16, so that a deeper encoder fits in the same file; loading turns them back into
+    float32. Biases stay fp16.
     Measured on tenku-vae v14's encoder (`benchmarks/vae_benchmark.py` rows, session 49): held-out
     world renders 33.386 -> 33.391 dB, carphone 28.093 -> 28.092 dB. The decoder stays fp16."""
 
