@@ -8,6 +8,7 @@ import torch
 
 from tenku.data import VAEBatches, VAEDataConfig
 from tenku.footage import Footage
+from tenku.models import INT8_SCALE
 from tenku.similarity import psnr, psnr_uint8, ssim
 from tenku.train_vae import VAETrainConfig, train_vae
 from tenku.vae import (
@@ -172,18 +173,17 @@ def test_int8_encoder_storage(vae, tmp_path):
     assert not any(v.dtype == torch.int8 for k, v in raw.items() if not k.startswith("encoder."))
     loaded = VideoVAE.from_pretrained(tmp_path / "int8")
     assert loaded.config.int8_encoder
-    for k, v in vae.state_dict().items():
-        got = loaded.state_dict()[k]
+    original, got = vae.state_dict(), loaded.state_dict()
+    for k, v in original.items():
         if k in quantised:
-            step = raw[k + ".int8_scale"]
-            assert torch.all((got - v).abs() <= step / 2 + 1e-7), k
+            assert torch.all((got[k] - v).abs() <= raw[k + INT8_SCALE] / 2 + 1e-7), k
         else:
-            assert torch.equal(got, v), k
-    assert sum(not torch.equal(loaded.state_dict()[k], vae.state_dict()[k]) for k in quantised) > len(quantised) / 2
+            assert torch.equal(got[k], v), k
+    assert sum(not torch.equal(got[k], original[k]) for k in quantised) > len(quantised) / 2
     loaded.save_pretrained(tmp_path / "again", dtype=torch.float32)
-    again = VideoVAE.from_pretrained(tmp_path / "again")
-    for k, v in loaded.state_dict().items():
-        torch.testing.assert_close(again.state_dict()[k], v, rtol=1e-6, atol=1e-8)
+    again = VideoVAE.from_pretrained(tmp_path / "again").state_dict()
+    for k, v in got.items():
+        torch.testing.assert_close(again[k], v, rtol=1e-6, atol=1e-8)
 
 
 def test_int8_tensors_without_their_scales_are_named(vae, tmp_path):
@@ -193,8 +193,8 @@ def test_int8_tensors_without_their_scales_are_named(vae, tmp_path):
     packed.save_pretrained(tmp_path)
     state = load_file(str(tmp_path / "vae.safetensors"))
     name = next(k for k, v in state.items() if v.dtype == torch.int8)
-    save_file({k: v for k, v in state.items() if k != name + ".int8_scale"}, str(tmp_path / "vae.safetensors"))
-    with pytest.raises(ValueError, match=re.escape(f"vae.safetensors: int8 tensor '{name}' has no .int8_scale partner")):
+    save_file({k: v for k, v in state.items() if k != name + INT8_SCALE}, str(tmp_path / "vae.safetensors"))
+    with pytest.raises(ValueError, match=re.escape(f"vae.safetensors: int8 tensor '{name}' has no {INT8_SCALE} partner")):
         VideoVAE.from_pretrained(tmp_path)
     save_file({**state, name: state[name].float()}, str(tmp_path / "vae.safetensors"))
     with pytest.raises(ValueError, match="does not scale an int8 tensor"):
